@@ -50,7 +50,9 @@ type Driver interface {
 type DriverFunc func(ctx context.Context, dsn string) (evento.Executor, error)
 
 // Open calls f.
-func (f DriverFunc) Open(ctx context.Context, dsn string) (evento.Executor, error) { return f(ctx, dsn) }
+func (f DriverFunc) Open(ctx context.Context, dsn string) (evento.Executor, error) {
+	return f(ctx, dsn)
+}
 
 // ErrUnknownScheme means no driver is registered for a DSN's scheme.
 var ErrUnknownScheme = errors.New("executor: unknown scheme")
