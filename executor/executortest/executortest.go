@@ -38,3 +38,47 @@ type Harness struct {
 	// executor it opens.
 	NewStore func(t *testing.T) OpenFunc
 }
+
+// Run runs the whole conformance suite: RunEvents, RunSubscribers,
+// RunSnapshots and RunNotify, each as a subtest of t.
+func Run(t *testing.T, h Harness) {
+	t.Helper()
+	t.Run("Events", func(t *testing.T) { RunEvents(t, h) })
+	t.Run("Subscribers", func(t *testing.T) { RunSubscribers(t, h) })
+	t.Run("Snapshots", func(t *testing.T) { RunSnapshots(t, h) })
+	t.Run("Notify", func(t *testing.T) { RunNotify(t, h) })
+}
+
+// openStore opens an executor over a fresh storage location and closes it
+// when the test ends. It returns the OpenFunc too, for reopen tests.
+func openStore(t *testing.T, h Harness) (evento.Executor, OpenFunc) {
+	t.Helper()
+	if h.NewStore == nil {
+		t.Fatal("executortest: Harness.NewStore is nil")
+	}
+	open := h.NewStore(t)
+	if open == nil {
+		t.Fatal("executortest: Harness.NewStore returned a nil OpenFunc")
+	}
+	return reopen(t, open), open
+}
+
+// reopen opens an executor with open and registers its Close with
+// t.Cleanup. A test may close it earlier: Close is idempotent, so the
+// cleanup's second Close must return nil too.
+func reopen(t *testing.T, open OpenFunc) evento.Executor {
+	t.Helper()
+	x, err := open(context.Background())
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	if x == nil {
+		t.Fatal("open store: OpenFunc returned a nil executor and no error")
+	}
+	t.Cleanup(func() {
+		if err := x.Close(); err != nil {
+			t.Errorf("Close at test cleanup (possibly the second Close; Close must be idempotent): %v", err)
+		}
+	})
+	return x
+}

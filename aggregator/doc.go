@@ -1,0 +1,39 @@
+// Package aggregator is the aggregate side of evento: the Aggregate
+// contract, the commit builder, loading an aggregate's state (now, at a
+// version, at a time) with snapshots, a command helper that retries on
+// version conflicts, and in-memory projections over any query.
+//
+// # Writing
+//
+// A commit appends events to one aggregate, expecting its current version:
+//
+//	b := aggregator.Create("bank/Account").Event(AccountOpened{Owner: "ada"})
+//	version, err := b.Commit(ctx, exec) // b.ID() is the new aggregate's id
+//
+//	b = aggregator.Append("bank/Account", id, version).Event(MoneyDeposited{Amount: 100})
+//
+// CommitAll writes several builders as one atomic batch. A write that does
+// not continue from the aggregate's current version fails with an error
+// wrapping evento.ErrVersionConflict and writes nothing.
+//
+// # Loading
+//
+// Load replays an aggregate's events into a fresh value through its
+// ApplyEvent method and returns the version reached; LoadAt and LoadAtTime
+// stop at an earlier version or time. An aggregate that declares a snapshot
+// revision (Revisioned) is loaded from its newest snapshot of that revision
+// plus the later events, and loads save new snapshots following the
+// aggregate type's snapshot.Policy. See package snapshot.
+//
+// # Commands
+//
+// Handle is load, decide, commit: it runs a decision function against the
+// loaded state and commits the events it returns expecting the loaded
+// version, retrying the whole round on version conflicts. Retry is the same
+// loop for commands that touch several aggregates.
+//
+// # Projections
+//
+// Project folds the events of any evento.Query into a value with the same
+// ApplyEvent mechanism, page by page, and returns a cursor to resume from.
+package aggregator

@@ -1,0 +1,336 @@
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/snapshot"
+)
+
+// Store is what loads need: the event store and the snapshot store.
+// evento.Executor implements it.
+type Store interface {
+	evento.EventStore
+	evento.SnapshotStore
+}
+
+// Load rebuilds the current state of the aggregate id into agg, a fresh
+// aggregate value (usually a pointer to the zero struct), and returns the
+// version it reached: the version a following commit must expect.
+//
+// An aggregate with no events gives version 0 and an error wrapping
+// evento.ErrNotFound (Handle treats that as "does not exist yet"). On any
+// error the state of agg is unspecified.
+//
+// # Snapshots
+//
+// When agg declares a revision (Revisioned, or WithRevision) and is a
+// pointer, Load starts from the newest snapshot of that revision and
+// replays only the later events. A snapshot that does not decode, whose
+// version is past the stored events, or whose cursor names another event
+// than the one stored at its version, is ignored with a warning on the
+// logger and the aggregate is replayed in full.
+//
+// When the policy says so (snapshot.Policy.Due: at least Every events
+// replayed), Load saves a snapshot of the state it reached before returning.
+// This happens inline, on the caller's goroutine, and costs one msgpack
+// encode and one write at most once per Every replayed events; no goroutine
+// outlives the call. A failed save is logged and does not fail the load.
+//
+// Load reads Chunk events at a time, so memory stays bounded for long
+// histories. Events committed while Load runs may or may not be included;
+// the returned version always matches the state.
+func Load(ctx context.Context, store Store, id string, agg Aggregate, opts ...Option) (uint64, error) {
+	o := buildOptions(opts)
+	return o.load(ctx, store, id, agg, 0, true)
+}
+
+// LoadAt rebuilds the state of the aggregate id as it was at version
+// (>= 1), using only snapshots at or before that version. A version past
+// the aggregate's current version, or 0, gives an error wrapping
+// evento.ErrNotFound. LoadAt never saves snapshots.
+func LoadAt(ctx context.Context, store Store, id string, agg Aggregate, version uint64, opts ...Option) (uint64, error) {
+	if version == 0 {
+		return 0, fmt.Errorf("aggregator: %s/%q has no version 0: %w", agg.AggregateType(), id, evento.ErrNotFound)
+	}
+	o := buildOptions(opts)
+	return o.load(ctx, store, id, agg, version, false)
+}
+
+// LoadAtTime rebuilds the state of the aggregate id as it was at time t:
+// after the last event whose Timestamp is not after t. It returns that
+// event's version. If the aggregate has no event at or before t, the error
+// wraps evento.ErrNotFound.
+//
+// It finds the version by binary search over the event timestamps (about
+// log2(version) single-event reads, which assumes timestamps do not
+// decrease with versions, as stores assign them at commit) and then loads
+// as LoadAt does.
+func LoadAtTime(ctx context.Context, store Store, id string, agg Aggregate, t time.Time, opts ...Option) (uint64, error) {
+	typ := agg.AggregateType()
+	head, err := store.AggregateVersion(ctx, typ, id)
+	if err != nil {
+		return 0, fmt.Errorf("aggregator: version of %s/%q: %w", typ, id, err)
+	}
+	if head == 0 {
+		return 0, fmt.Errorf("aggregator: %s/%q has no events: %w", typ, id, evento.ErrNotFound)
+	}
+	after := func(v uint64) (bool, error) { // ts(v) > t
+		e, err := readOne(ctx, store, typ, id, v)
+		if err != nil {
+			return false, err
+		}
+		return e.Timestamp.After(t), nil
+	}
+	// Find the first version in [1, head] stamped after t; the answer is
+	// the one before it. The head is checked first: "as of now" is common.
+	var target uint64
+	if later, err := after(head); err != nil {
+		return 0, err
+	} else if !later {
+		target = head
+	} else {
+		lo, hi := uint64(1), head // the answer+1 is in [lo, hi]
+		for lo < hi {
+			mid := lo + (hi-lo)/2
+			later, err := after(mid)
+			if err != nil {
+				return 0, err
+			}
+			if later {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
+		}
+		target = lo - 1
+	}
+	if target == 0 {
+		return 0, fmt.Errorf("aggregator: %s/%q has no event at or before %s: %w", typ, id, t.Format(time.RFC3339Nano), evento.ErrNotFound)
+	}
+	o := buildOptions(opts)
+	return o.load(ctx, store, id, agg, target, false)
+}
+
+// readOne reads the event at version v.
+func readOne(ctx context.Context, store evento.EventStore, typ, id string, v uint64) (evento.Event, error) {
+	evs, err := store.ReadAggregate(ctx, typ, id, v-1, 1)
+	if err != nil {
+		return evento.Event{}, fmt.Errorf("aggregator: read %s/%q v%d: %w", typ, id, v, err)
+	}
+	if len(evs) == 0 || evs[0].Version != v {
+		return evento.Event{}, fmt.Errorf("aggregator: %s/%q has no version %d: %w", typ, id, v, evento.ErrNotFound)
+	}
+	return evs[0], nil
+}
+
+// SaveSnapshot saves agg, the state of the aggregate id at version, as a
+// snapshot under the aggregate's revision. It is the on-demand way to
+// snapshot (see snapshot.OnDemand). The event at version must exist; its
+// cursor and time are recorded with the snapshot. Without a revision it
+// returns an error: such an aggregate cannot be snapshotted.
+func SaveSnapshot(ctx context.Context, store Store, id string, agg Aggregate, version uint64, opts ...Option) error {
+	o := buildOptions(opts)
+	typ := agg.AggregateType()
+	rev := o.revisionFor(agg)
+	if rev == "" {
+		return fmt.Errorf("aggregator: snapshot of %s/%q: the aggregate declares no revision (implement Revisioned or use WithRevision)", typ, id)
+	}
+	if version == 0 {
+		return fmt.Errorf("aggregator: snapshot of %s/%q at version 0: %w", typ, id, evento.ErrNotFound)
+	}
+	e, err := readOne(ctx, store, typ, id, version)
+	if err != nil {
+		return err
+	}
+	return o.save(ctx, store, agg, rev, &e, false)
+}
+
+// save stores agg's state as of event last.
+func (o *options) save(ctx context.Context, store Store, agg Aggregate, rev string, last *evento.Event, prune bool) error {
+	data, err := snapshot.Encode(agg)
+	if err != nil {
+		return fmt.Errorf("aggregator: snapshot of %s/%q v%d: %w", last.AggregateType, last.AggregateID, last.Version, err)
+	}
+	s := evento.Snapshot{
+		AggregateType: last.AggregateType,
+		AggregateID:   last.AggregateID,
+		Revision:      rev,
+		Version:       last.Version,
+		Cursor:        last.Cursor(),
+		EventTime:     last.Timestamp,
+		Data:          data,
+	}
+	if err := store.SaveSnapshot(ctx, s); err != nil {
+		return fmt.Errorf("aggregator: save snapshot of %s/%q v%d: %w", s.AggregateType, s.AggregateID, s.Version, err)
+	}
+	if p := o.policyFor(agg); prune && p.Keep > 0 {
+		if err := store.PruneSnapshots(ctx, s.AggregateType, rev, s.AggregateID, p.Keep); err != nil {
+			return fmt.Errorf("aggregator: prune snapshots of %s/%q: %w", s.AggregateType, s.AggregateID, err)
+		}
+	}
+	return nil
+}
+
+// load replays aggregate id into agg up to target (0: the head). save
+// allows a policy snapshot at the end.
+func (o *options) load(ctx context.Context, store Store, id string, agg Aggregate, target uint64, save bool) (uint64, error) {
+	typ := agg.AggregateType()
+	rev := o.revisionFor(agg)
+	useSnap := rev != "" && snapshot.Decodable(agg)
+
+	r := replayer{store: store, typ: typ, id: id, agg: agg, target: target, chunk: o.chunk}
+	if useSnap {
+		ok, err := o.fromSnapshot(ctx, &r, rev)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			r = replayer{store: store, typ: typ, id: id, agg: agg, target: target, chunk: o.chunk}
+		}
+	}
+	if err := r.run(ctx); err != nil {
+		return r.version, err
+	}
+	if r.version == 0 {
+		return 0, fmt.Errorf("aggregator: %s/%q has no events: %w", typ, id, evento.ErrNotFound)
+	}
+	if target != 0 && r.version < target {
+		return r.version, fmt.Errorf("aggregator: %s/%q has %d events, no version %d: %w", typ, id, r.version, target, evento.ErrNotFound)
+	}
+	if save && useSnap && o.policyFor(agg).Due(r.applied) {
+		if err := o.save(ctx, store, agg, rev, &r.last, true); err != nil {
+			if o.strictSave {
+				return r.version, err
+			}
+			o.logger.WarnContext(ctx, "aggregator: snapshot not saved", "type", typ, "id", id, "version", r.version, "err", err)
+		}
+	}
+	return r.version, nil
+}
+
+// fromSnapshot sets r up to continue from the newest usable snapshot. It
+// returns false when there is none, or it is unusable (logged); agg is then
+// untouched.
+func (o *options) fromSnapshot(ctx context.Context, r *replayer, rev string) (bool, error) {
+	s, err := r.store.LoadSnapshot(ctx, r.typ, rev, r.id, r.target)
+	if errors.Is(err, evento.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("aggregator: load snapshot of %s/%q: %w", r.typ, r.id, err)
+	}
+	warn := func(reason string, args ...any) {
+		o.logger.WarnContext(ctx, "aggregator: snapshot ignored, replaying in full",
+			append([]any{"type", r.typ, "id", r.id, "revision", rev, "snapshot_version", s.Version, "reason", reason}, args...)...)
+	}
+	if s.Version == 0 || (r.target != 0 && s.Version > r.target) {
+		warn("snapshot version out of range")
+		return false, nil
+	}
+	// Read from the snapshot's own event: it must exist and be the event
+	// the snapshot claims to cover.
+	first, err := r.read(ctx, s.Version-1)
+	if err != nil {
+		return false, err
+	}
+	if len(first) == 0 || first[0].Version != s.Version {
+		warn("snapshot version is past the stored events")
+		return false, nil
+	}
+	if s.Cursor != "" {
+		cid, _, err := evento.DecodeCursor(s.Cursor)
+		if err != nil {
+			warn("snapshot cursor does not decode", "err", err)
+			return false, nil
+		}
+		if cid != first[0].ID {
+			warn("snapshot cursor names another event than the one stored at its version")
+			return false, nil
+		}
+	}
+	if err := snapshot.Decode(s.Data, r.agg); err != nil {
+		warn("snapshot state does not decode", "err", err)
+		return false, nil
+	}
+	r.version = s.Version
+	r.last = first[0]
+	r.pending = first[1:]
+	r.hasPending = true
+	r.pendingFull = len(first) == r.limit(s.Version-1)
+	return true, nil
+}
+
+// replayer applies an aggregate's events in chunks.
+type replayer struct {
+	store  Store
+	typ    string
+	id     string
+	agg    Aggregate
+	target uint64
+	chunk  int
+
+	version uint64       // last version applied (or restored)
+	applied int          // events applied by ApplyEvent
+	last    evento.Event // the event at version, once known
+
+	pending     []evento.Event // already read, not yet applied
+	hasPending  bool           // pending holds the first chunk to apply
+	pendingFull bool           // the read that gave pending was full
+}
+
+// limit is the read size after version v.
+func (r *replayer) limit(v uint64) int {
+	n := r.chunk
+	if r.target != 0 && r.target-v < uint64(n) {
+		n = int(r.target - v)
+	}
+	return n
+}
+
+func (r *replayer) read(ctx context.Context, after uint64) ([]evento.Event, error) {
+	evs, err := r.store.ReadAggregate(ctx, r.typ, r.id, after, r.limit(after))
+	if err != nil {
+		return nil, fmt.Errorf("aggregator: read %s/%q after v%d: %w", r.typ, r.id, after, err)
+	}
+	return evs, nil
+}
+
+func (r *replayer) run(ctx context.Context) error {
+	evs, full := r.pending, r.pendingFull
+	started := r.hasPending
+	r.pending, r.hasPending = nil, false
+	for {
+		if !started {
+			if r.target != 0 && r.version >= r.target {
+				return nil
+			}
+			var err error
+			if evs, err = r.read(ctx, r.version); err != nil {
+				return err
+			}
+			full = len(evs) == r.limit(r.version)
+		}
+		started = false
+		for i := range evs {
+			e := &evs[i]
+			if e.Version != r.version+1 {
+				return fmt.Errorf("aggregator: %s/%q: store returned version %d after %d", r.typ, r.id, e.Version, r.version)
+			}
+			if err := r.agg.ApplyEvent(e); err != nil {
+				return fmt.Errorf("aggregator: apply %s/%q v%d %s: %w", r.typ, r.id, e.Version, e.Name, err)
+			}
+			r.version = e.Version
+			r.applied++
+		}
+		if len(evs) > 0 {
+			r.last = evs[len(evs)-1]
+		}
+		if !full {
+			return nil
+		}
+	}
+}

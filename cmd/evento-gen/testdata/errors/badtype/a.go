@@ -1,0 +1,8 @@
+package badtype
+
+//evento:aggregate bank//Account
+type Account struct{}
+
+type Opened struct{}
+
+func (a *Account) ApplyOpened(*Opened) error { return nil }

@@ -1,0 +1,4 @@
+package notype
+
+//evento:aggregate
+type Account struct{}

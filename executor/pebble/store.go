@@ -1,0 +1,347 @@
+package pebble
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pdb "github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/cursor"
+)
+
+// schemaVersion is the on-disk layout version this code writes and reads.
+const schemaVersion byte = 1
+
+var _ evento.Executor = (*Store)(nil)
+
+// Store is the Pebble executor: the event store, subscriber store and
+// snapshot store over one Pebble database. All methods are safe for
+// concurrent use.
+//
+// Only one Store may use a database at a time, and nothing else may write
+// the database while it does: the store keeps the log's head and a cache of
+// aggregate versions in memory.
+type Store struct {
+	db     *pdb.DB
+	ownsDB bool
+	cfg    config
+	wopts  *pdb.WriteOptions
+
+	// closeMu is held for reading by every call in flight and for writing
+	// by Close while it releases the database.
+	closeMu sync.RWMutex
+	closed  atomic.Bool
+	closing chan struct{} // closed when Close starts
+	done    chan struct{} // closed when the committer exits
+
+	reqs  chan *writeReq
+	head  atomic.Uint64 // position of the last committed event
+	ulids *evento.ULIDSource
+
+	// Committer-owned state.
+	next     uint64 // next position to assign
+	lastTS   time.Time
+	versions map[evento.AggregateRef]uint64 // bounded cache of current versions
+
+	subMu sync.Mutex // serialises subscriber and snapshot read-modify-writes
+
+	notifyMu sync.Mutex
+	notifyID uint64
+	waiters  map[uint64]*waiter
+}
+
+type config struct {
+	sync        bool
+	clock       func() time.Time
+	logger      *slog.Logger
+	maxPage     int
+	cacheSize   int
+	pebbleOpts  *pdb.Options
+	maxGroupLen int
+}
+
+// Option configures a Store.
+type Option func(*config)
+
+// WithSync sets whether commits are synced to stable storage before they
+// are acknowledged. The default is true (durable commits). With false, a
+// crash of the machine (not of the process) may lose the latest commits.
+func WithSync(sync bool) Option { return func(c *config) { c.sync = sync } }
+
+// WithClock sets the clock used for lease expiry, event timestamps and
+// bookkeeping times. The default is time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now != nil {
+			c.clock = now
+		}
+	}
+}
+
+// WithLogger sets the logger. The default discards everything.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
+
+// WithMaxPageSize sets the largest page a Read may ask for (default
+// cursor.MaxPageSize).
+func WithMaxPageSize(n int) Option { return func(c *config) { c.maxPage = n } }
+
+// WithPebbleOptions sets the Pebble options Open uses (nil for the
+// defaults). Open fills in the file system for the in-memory form. It has
+// no effect on New.
+func WithPebbleOptions(o *pdb.Options) Option { return func(c *config) { c.pebbleOpts = o } }
+
+// WithVersionCacheSize bounds the number of aggregate versions the
+// committer keeps in memory (default 65536; 0 disables the cache).
+func WithVersionCacheSize(n int) Option { return func(c *config) { c.cacheSize = n } }
+
+func newConfig(opts []Option) config {
+	c := config{
+		sync:        true,
+		clock:       time.Now,
+		logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		maxPage:     cursor.MaxPageSize,
+		cacheSize:   1 << 16,
+		maxGroupLen: 4096,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	return c
+}
+
+// Open opens (creating it if needed) the Pebble database in the directory
+// path and returns a Store that owns it: Close closes the database.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("pebble executor: empty path")
+	}
+	return open(ctx, path, nil, opts)
+}
+
+// OpenMemory opens a Store over a fresh in-memory database (vfs.NewMem),
+// for tests. Its data is lost on Close.
+func OpenMemory(ctx context.Context, opts ...Option) (*Store, error) {
+	return open(ctx, "", vfs.NewMem(), opts)
+}
+
+func open(ctx context.Context, path string, fs vfs.FS, opts []Option) (*Store, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("pebble executor: open: %w", err)
+	}
+	cfg := newConfig(opts)
+	var po pdb.Options
+	if cfg.pebbleOpts != nil {
+		po = *cfg.pebbleOpts
+	}
+	if fs != nil {
+		po.FS = fs
+	}
+	if po.Logger == nil {
+		po.Logger = quietLogger{cfg.logger}
+	}
+	db, err := pdb.Open(path, &po)
+	if err != nil {
+		return nil, fmt.Errorf("pebble executor: open %q: %w", path, err)
+	}
+	s, err := newStore(db, true, cfg)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// New returns a Store over a database the caller opened. The caller keeps
+// ownership: Store.Close does not close db, and the caller must close db
+// only after Store.Close returned. Nothing else may write to db while the
+// Store is open.
+func New(db *pdb.DB, opts ...Option) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("pebble executor: New: nil *pebble.DB")
+	}
+	return newStore(db, false, newConfig(opts))
+}
+
+func newStore(db *pdb.DB, owns bool, cfg config) (*Store, error) {
+	s := &Store{
+		db:       db,
+		ownsDB:   owns,
+		cfg:      cfg,
+		wopts:    pdb.NoSync,
+		closing:  make(chan struct{}),
+		done:     make(chan struct{}),
+		reqs:     make(chan *writeReq),
+		ulids:    evento.NewULIDSource(),
+		versions: make(map[evento.AggregateRef]uint64),
+		waiters:  make(map[uint64]*waiter),
+	}
+	if cfg.sync {
+		s.wopts = pdb.Sync
+	}
+	if err := s.checkSchema(); err != nil {
+		return nil, err
+	}
+	head, err := s.loadHead()
+	if err != nil {
+		return nil, err
+	}
+	s.head.Store(head)
+	s.next = head + 1
+	go s.commitLoop()
+	return s, nil
+}
+
+func (s *Store) checkSchema() error {
+	key := []byte{tagSchema}
+	v, closer, err := s.db.Get(key)
+	switch {
+	case errors.Is(err, pdb.ErrNotFound):
+		if err := s.db.Set(key, []byte{schemaVersion}, pdb.Sync); err != nil {
+			return fmt.Errorf("pebble executor: write schema version: %w", err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("pebble executor: read schema version: %w", err)
+	}
+	defer closer.Close()
+	if len(v) != 1 {
+		return fmt.Errorf("pebble executor: schema version record is %d bytes: %w", len(v), errCorrupt)
+	}
+	if v[0] > schemaVersion {
+		return fmt.Errorf("pebble executor: store schema %d, this code knows %d: %w", v[0], schemaVersion, evento.ErrSchemaTooNew)
+	}
+	return nil
+}
+
+func (s *Store) loadHead() (uint64, error) {
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: []byte{tagEvent}, UpperBound: []byte{tagEvent + 1}})
+	if err != nil {
+		return 0, fmt.Errorf("pebble executor: read head: %w", err)
+	}
+	defer it.Close()
+	if !it.Last() {
+		return 0, it.Error()
+	}
+	k := it.Key()
+	if len(k) != 9 {
+		return 0, fmt.Errorf("pebble executor: bad event key %x: %w", k, errCorrupt)
+	}
+	return decodeU64(k[1:]), nil
+}
+
+// enter marks a call in flight; the caller must call s.leave after it when
+// err is nil.
+func (s *Store) enter() error {
+	s.closeMu.RLock()
+	if s.closed.Load() {
+		s.closeMu.RUnlock()
+		return fmt.Errorf("pebble executor: %w", evento.ErrClosed)
+	}
+	return nil
+}
+
+func (s *Store) leave() { s.closeMu.RUnlock() }
+
+// Close stops the committer, fails writes that were not yet committed with
+// ErrClosed, waits for calls in flight, and closes the database if the
+// Store opened it. Later calls return ErrClosed. Close is idempotent.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(s.closing)
+	<-s.done
+	s.closeMu.Lock() // wait for calls in flight
+	defer s.closeMu.Unlock()
+	s.notifyMu.Lock()
+	for id, w := range s.waiters {
+		delete(s.waiters, id)
+		w.stop()
+		close(w.ch)
+	}
+	s.notifyMu.Unlock()
+	if s.ownsDB {
+		if err := s.db.Close(); err != nil {
+			return fmt.Errorf("pebble executor: close: %w", err)
+		}
+	}
+	return nil
+}
+
+// Capabilities reports what the Pebble backend supports: one process, an
+// in-process notifier, and the process's clock for leases.
+func (s *Store) Capabilities() evento.Capabilities {
+	return evento.Capabilities{Name: "pebble", MultiProcess: false, CrossProcessNotify: false, StoreClock: false}
+}
+
+type waiter struct {
+	ch   chan struct{}
+	stop func() bool
+}
+
+// Notify returns a channel that receives a value after commits of this
+// Store (coalesced). It is closed when ctx is done or the Store is closed.
+func (s *Store) Notify(ctx context.Context) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
+	if s.closed.Load() || ctx.Err() != nil {
+		close(ch)
+		return ch
+	}
+	s.notifyID++
+	id := s.notifyID
+	w := &waiter{ch: ch}
+	s.waiters[id] = w
+	w.stop = context.AfterFunc(ctx, func() {
+		s.notifyMu.Lock()
+		defer s.notifyMu.Unlock()
+		if _, ok := s.waiters[id]; ok {
+			delete(s.waiters, id)
+			close(ch)
+		}
+	})
+	return ch
+}
+
+func (s *Store) broadcast() {
+	s.notifyMu.Lock()
+	for _, w := range s.waiters {
+		select {
+		case w.ch <- struct{}{}:
+		default:
+		}
+	}
+	s.notifyMu.Unlock()
+}
+
+// quietLogger routes Pebble's own log lines to slog.
+type quietLogger struct{ l *slog.Logger }
+
+func (q quietLogger) Infof(format string, args ...any) {
+	q.l.Info(fmt.Sprintf("pebble: "+format, args...))
+}
+
+func (q quietLogger) Errorf(format string, args ...any) {
+	q.l.Error(fmt.Sprintf("pebble: "+format, args...))
+}
+
+func (q quietLogger) Fatalf(format string, args ...any) {
+	q.l.Error(fmt.Sprintf("pebble: fatal: "+format, args...))
+	panic(fmt.Sprintf("pebble: fatal: "+format, args...))
+}

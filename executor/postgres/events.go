@@ -1,0 +1,584 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/evento-go/evento"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/oklog/ulid/v2"
+)
+
+// queries holds the SQL that depends on the schema and the ordering.
+type queries struct {
+	begin      string // round trip 1 of a write: BEGIN + xid or lock
+	insert     string
+	versions   string
+	horizon    string // "" for the lock ordering
+	setHorizon string // "" for the lock ordering
+	cols       string
+	readAgg    string
+	aggVersion string
+	aggIDs     string
+	head       string
+	cursorID   string
+}
+
+const eventCols = "tx, seq, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, ts"
+
+// horizonSQL computes the read horizon of a schema's event log and stores it
+// in the session setting evento.horizon, for the statements that follow on
+// the same connection (each with its own, later snapshot).
+//
+// The horizon H is the smaller of this statement's snapshot xmax and the
+// smallest transaction id of the writers registered at the time (holders of
+// the schema's shared writers lock that have a transaction id). A writer
+// takes that lock before its transaction id, and keeps it until it ends.
+// So a writer with an id below H had it before this statement's snapshot,
+// was registered then, and had either ended (committed: visible to every
+// later snapshot; aborted: nothing to see) or was still registered and so
+// bounds H. A later statement that returns the rows with tx < H therefore
+// returns every row that will ever have tx < H: no event can later appear
+// behind them. Transactions that write no events (other schemas, other
+// tables, other databases) do not hold readers back.
+//
+// pg_locks shows 32-bit transaction ids; they are widened to xid8 relative
+// to the snapshot's xmax (ids assigned after the snapshot are >= xmax and
+// cannot lower H).
+func horizonSQL(key int64) string {
+	hi, lo := uint32(uint64(key)>>32), uint32(uint64(key))
+	return fmt.Sprintf(`WITH n AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS n),
+w AS (
+	SELECT t.transactionid::text::bigint AS x
+	FROM pg_locks a JOIN pg_locks t ON t.virtualtransaction = a.virtualtransaction AND t.locktype = 'transactionid'
+	WHERE a.locktype = 'advisory' AND a.classid = %d AND a.objid = %d AND a.objsubid = 1)
+SELECT set_config('evento.horizon', least(n.n, (
+	SELECT min(CASE WHEN d < 2147483648 THEN n.n + d ELSE n.n + d - 4294967296 END)
+	FROM (SELECT ((w.x - (n.n & 4294967295)) + 4294967296) %% 4294967296 AS d FROM w) dd))::text, false)
+FROM n`, hi, lo)
+}
+
+func buildQueries(schema string, o Ordering, writersKey int64) queries {
+	ev := schema + ".events"
+	q := queries{cols: eventCols}
+	txValue := "pg_current_xact_id()"
+	if o == OrderingTxHorizon {
+		// The writer registers (shared advisory lock) before it has a
+		// transaction id, so that readers can find every writer that has one.
+		q.begin = fmt.Sprintf("BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock_shared(%d); SELECT pg_current_xact_id()", writersKey)
+		q.setHorizon = horizonSQL(writersKey)
+		q.horizon = "tx < current_setting('evento.horizon')::xid8"
+	} else {
+		q.begin = "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(%d)"
+		txValue = "'0'::xid8"
+	}
+	// One statement appends the whole batch. The NOT EXISTS checks that every
+	// aggregate's expected version is present (the unique constraint catches
+	// a version already taken) and was written by an earlier transaction, so
+	// that an aggregate's events are in version order in the global order.
+	q.insert = `INSERT INTO ` + ev + ` (tx, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata)
+SELECT ` + txValue + `, u.id, u.t, u.i, u.v, u.n, u.r, u.d, u.m
+FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bigint[], $5::bytea[], $6::bytea[], $7::bytea[], $8::bytea[])
+	WITH ORDINALITY AS u(id, t, i, v, n, r, d, m, ord)
+WHERE NOT EXISTS (
+	SELECT 1 FROM unnest($9::bytea[], $10::bytea[], $11::bigint[]) AS p(t, i, v)
+	WHERE NOT EXISTS (
+		SELECT 1 FROM ` + ev + ` e
+		WHERE e.aggregate_type = p.t AND e.aggregate_id = p.i AND e.version = p.v AND e.tx < pg_current_xact_id()))
+ORDER BY u.ord
+RETURNING seq, ts`
+	q.versions = `SELECT coalesce((SELECT max(e.version) FROM ` + ev + ` e WHERE e.aggregate_type = p.t AND e.aggregate_id = p.i), 0)
+FROM unnest($1::bytea[], $2::bytea[]) WITH ORDINALITY AS p(t, i, ord) ORDER BY p.ord`
+	q.readAgg = `SELECT ` + eventCols + ` FROM ` + ev + ` WHERE aggregate_type = $1 AND aggregate_id = $2 AND version > $3 ORDER BY version LIMIT $4`
+	q.aggVersion = `SELECT coalesce(max(version), 0) FROM ` + ev + ` WHERE aggregate_type = $1 AND aggregate_id = $2`
+	q.aggIDs = `WITH RECURSIVE r(id, n) AS (
+	(SELECT aggregate_id, 1 FROM ` + ev + ` WHERE aggregate_type = $1 AND aggregate_id > $2 ORDER BY aggregate_id LIMIT 1)
+	UNION ALL
+	SELECT (SELECT e.aggregate_id FROM ` + ev + ` e WHERE e.aggregate_type = $1 AND e.aggregate_id > r.id ORDER BY e.aggregate_id LIMIT 1), r.n + 1
+	FROM r WHERE r.id IS NOT NULL AND r.n < $3)
+SELECT id FROM r WHERE id IS NOT NULL`
+	where := ""
+	if q.horizon != "" {
+		where = " WHERE " + q.horizon
+	}
+	q.head = `SELECT tx, seq FROM ` + ev + where + ` ORDER BY tx DESC, seq DESC LIMIT 1`
+	q.cursorID = `SELECT id FROM ` + ev + ` WHERE tx = $1 AND seq = $2`
+	return q
+}
+
+// maxWriteAttempts bounds the internal retries of a write whose expected
+// predecessor was committed by a transaction with a larger id than its own.
+const maxWriteAttempts = 10
+
+type batchArrays struct {
+	types, aggIDs, names, routing, data, meta [][]byte
+	versions                                  []int64
+	predT, predI                              [][]byte
+	predV                                     []int64
+	spanT, spanI                              [][]byte
+}
+
+// Write appends events atomically. See evento.EventStore.
+func (s *Store) Write(ctx context.Context, events []evento.Event) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	spans, err := evento.ValidateBatch(events)
+	if err != nil {
+		return err
+	}
+	n := len(events)
+	a := batchArrays{
+		types: make([][]byte, n), aggIDs: make([][]byte, n), names: make([][]byte, n), routing: make([][]byte, n),
+		data: make([][]byte, n), meta: make([][]byte, n), versions: make([]int64, n),
+	}
+	for i := range events {
+		e := &events[i]
+		if e.Version > math.MaxInt64 {
+			return &evento.InvalidEventError{Index: i, Reason: fmt.Sprintf("version %d is above PostgreSQL's bigint range", e.Version)}
+		}
+		m, err := evento.EncodeMetadata(e.Metadata)
+		if err != nil {
+			return &evento.InvalidEventError{Index: i, Reason: "metadata: " + err.Error()}
+		}
+		a.types[i], a.aggIDs[i], a.names[i], a.routing[i] = []byte(e.AggregateType), []byte(e.AggregateID), []byte(e.Name), []byte(e.RoutingKey)
+		a.data[i], a.meta[i], a.versions[i] = e.Data, m, int64(e.Version)
+	}
+	for _, sp := range spans {
+		a.spanT = append(a.spanT, []byte(sp.Type))
+		a.spanI = append(a.spanI, []byte(sp.ID))
+		if sp.Expected > 0 {
+			a.predT = append(a.predT, []byte(sp.Type))
+			a.predI = append(a.predI, []byte(sp.ID))
+			a.predV = append(a.predV, int64(sp.Expected))
+		}
+	}
+	if a.predT == nil {
+		a.predT, a.predI, a.predV = [][]byte{}, [][]byte{}, []int64{}
+	}
+	for attempt := 1; ; attempt++ {
+		retry, err := s.writeOnce(ctx, events, spans, &a)
+		if err == nil {
+			s.notifier.committed()
+			return nil
+		}
+		if !retry || attempt >= maxWriteAttempts {
+			return err
+		}
+	}
+}
+
+// writeOnce runs one write transaction in two round trips: BEGIN with the
+// transaction id (or the append lock), then the INSERT pipelined with
+// COMMIT. It reports whether a failure is worth retrying.
+func (s *Store) writeOnce(ctx context.Context, events []evento.Event, spans []evento.Span, a *batchArrays) (retry bool, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return false, s.wrap("write: acquire connection", err)
+	}
+	defer conn.Release()
+	pc := conn.Conn().PgConn()
+	defer func() {
+		// Leave no transaction open on a connection going back to the pool.
+		if st := pc.TxStatus(); st != 'I' && !pc.IsClosed() {
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if _, rerr := pc.Exec(rctx, "ROLLBACK").ReadAll(); rerr != nil {
+				_ = pc.Close(rctx)
+			}
+			cancel()
+		}
+	}()
+
+	ids := make([][]byte, len(events))
+	var txid uint64
+	begin := s.q.begin
+	if s.ordering == OrderingAdvisoryLock {
+		begin = fmt.Sprintf(begin, s.lockKey)
+	} else {
+		// IDs must increase with transaction ids within this process:
+		// take the id and make the ULIDs under one lock.
+		s.idMu.Lock()
+	}
+	res, err := pc.Exec(ctx, begin).ReadAll()
+	if err == nil && s.ordering == OrderingTxHorizon {
+		if last := res[len(res)-1]; len(res) != 3 || len(last.Rows) != 1 || len(last.Rows[0]) != 1 {
+			err = errors.New("unexpected reply to pg_current_xact_id()")
+		} else {
+			txid, err = strconv.ParseUint(string(last.Rows[0][0]), 10, 64)
+		}
+	}
+	if err == nil {
+		now := time.Now()
+		for i := range ids {
+			id := s.ids.New(now)
+			ids[i] = id[:]
+		}
+	}
+	if s.ordering == OrderingTxHorizon {
+		s.idMu.Unlock()
+	}
+	if err != nil {
+		return false, s.wrap("write: begin", err)
+	}
+
+	if h := s.cfg.beforeInsert; h != nil {
+		h(ctx, pc.PID())
+	}
+	b := &pgx.Batch{}
+	b.Queue(s.q.insert, ids, a.types, a.aggIDs, a.versions, a.names, a.routing, a.data, a.meta, a.predT, a.predI, a.predV)
+	b.Queue("COMMIT")
+	br := conn.SendBatch(ctx, b)
+	rows, err := br.Query()
+	n := 0
+	if err == nil {
+		for rows.Next() {
+			var seq int64
+			var ts time.Time
+			if err = rows.Scan(&seq, &ts); err != nil {
+				break
+			}
+			if n < len(events) {
+				e := &events[n]
+				copy(e.ID[:], ids[n])
+				e.Position = evento.Position{Tx: txid, Seq: uint64(seq)}
+				e.Timestamp = ts.UTC()
+			}
+			n++
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+	}
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && n == len(events) {
+		return false, nil
+	}
+	var pgErr *pgconn.PgError
+	unique := errors.As(err, &pgErr) && pgErr.Code == "23505"
+	if err != nil && !unique {
+		return false, s.wrap("write", err)
+	}
+	// A version conflict (or, with no row inserted, an expected version
+	// that is missing or was written by a later transaction). The
+	// transaction is over: read the actual versions.
+	if st := pc.TxStatus(); st != 'I' {
+		if _, rerr := pc.Exec(ctx, "ROLLBACK").ReadAll(); rerr != nil {
+			return false, s.wrap("write: rollback", rerr)
+		}
+	}
+	actual := make([]int64, 0, len(spans))
+	vrows, verr := conn.Query(ctx, s.q.versions, a.spanT, a.spanI)
+	if verr == nil {
+		actual, verr = pgx.CollectRows(vrows, pgx.RowTo[int64])
+	}
+	if verr != nil {
+		return false, s.wrap("write: read versions after conflict", verr)
+	}
+	for i, sp := range spans {
+		if i < len(actual) && uint64(actual[i]) != sp.Expected {
+			return false, &evento.VersionConflictError{AggregateType: sp.Type, AggregateID: sp.ID, Expected: sp.Expected, Actual: uint64(actual[i])}
+		}
+	}
+	if n != 0 && !unique {
+		return false, fmt.Errorf("postgres executor: write: inserted %d of %d events", n, len(events))
+	}
+	// Every aggregate is at its expected version now: a concurrent writer
+	// committed it in between, or it was written by a transaction newer
+	// than ours. Retry with a new transaction.
+	return true, &evento.VersionConflictError{AggregateType: spans[0].Type, AggregateID: spans[0].ID, Expected: spans[0].Expected, Actual: uint64(actual[0])}
+}
+
+// Read returns one page of the events matching q. See evento.EventStore.
+func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
+	if err := s.check(); err != nil {
+		return evento.Page{}, err
+	}
+	if err := q.Validate(0); err != nil {
+		return evento.Page{}, err
+	}
+	limit := q.Args.Limit(0)
+	backward := q.Args.IsBackward()
+	var pos *evento.Position
+	var curID ulid.ULID
+	if c := q.Args.After + q.Args.Before; c != "" {
+		id, p, err := evento.DecodeCursor(c)
+		if err != nil {
+			return evento.Page{}, fmt.Errorf("postgres executor: read: %w", err)
+		}
+		pos, curID = &p, id
+	}
+	horizon := s.q.horizon
+	if singleAggregate(q.Filters) {
+		// An aggregate's events are in version order in the global order
+		// and each is written after its predecessor committed, so no event
+		// can appear behind a reader of one aggregate: no horizon needed,
+		// and a writer reads its own writes at once.
+		horizon = ""
+	}
+	filters := q.Filters
+	if len(filters) == 0 {
+		filters = []evento.Filter{{}}
+	}
+	dir, cmp, otherCmp := "ASC", ">", "<="
+	if backward {
+		dir, cmp, otherCmp = "DESC", "<", ">="
+	}
+	ev := s.schema + ".events"
+	order := " ORDER BY tx " + dir + ", seq " + dir
+	lim := " LIMIT " + strconv.Itoa(limit+1)
+	// build returns one WHERE clause per filter, with the position condition
+	// op (if any), and the arguments they use.
+	build := func(op string) ([]string, []any) {
+		var args []any
+		arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+		var common []string
+		if k, ok := q.Routing.Value(); ok {
+			common = append(common, "routing_key = "+arg([]byte(k)))
+		}
+		if horizon != "" {
+			common = append(common, horizon)
+		}
+		if op != "" {
+			common = append(common, "(tx, seq) "+op+" ("+arg(pos.Tx)+"::xid8, "+arg(int64(pos.Seq))+"::bigint)")
+		}
+		out := make([]string, len(filters))
+		for i, f := range filters {
+			var c []string
+			if f.AggregateType != "" {
+				c = append(c, "aggregate_type = "+arg([]byte(f.AggregateType)))
+			}
+			if f.AggregateID != "" {
+				c = append(c, "aggregate_id = "+arg([]byte(f.AggregateID)))
+			}
+			if f.Name != "" {
+				c = append(c, "name = "+arg([]byte(f.Name)))
+			}
+			c = append(c, common...)
+			if len(c) > 0 {
+				out[i] = " WHERE " + strings.Join(c, " AND ")
+			}
+		}
+		return out, args
+	}
+	posOp := ""
+	if pos != nil {
+		posOp = cmp
+	}
+	wheres, pageArgs := build(posOp)
+	var pageSQL string
+	if len(wheres) == 1 {
+		pageSQL = "SELECT " + eventCols + " FROM " + ev + wheres[0] + order + lim
+	} else {
+		parts := make([]string, len(wheres))
+		for i, w := range wheres {
+			parts[i] = "(SELECT " + eventCols + " FROM " + ev + w + order + lim + ")"
+		}
+		// UNION drops an event matched by several filters; each branch
+		// reads at most a page from its own index.
+		pageSQL = strings.Join(parts, " UNION ") + order + lim
+	}
+	if s.cfg.explain != nil {
+		s.cfg.explain(pageSQL, pageArgs)
+	}
+	b := &pgx.Batch{}
+	if horizon != "" {
+		b.Queue(s.q.setHorizon)
+	}
+	if pos != nil {
+		b.Queue(s.q.cursorID, pos.Tx, int64(pos.Seq))
+		ws, oargs := build(otherCmp)
+		parts := make([]string, len(ws))
+		for i, w := range ws {
+			parts[i] = "EXISTS (SELECT 1 FROM " + ev + w + ")"
+		}
+		b.Queue("SELECT "+strings.Join(parts, " OR "), oargs...)
+	}
+	b.Queue(pageSQL, pageArgs...)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	hasOther := false
+	if horizon != "" {
+		if _, err := br.Exec(); err != nil {
+			return evento.Page{}, s.wrap("read: horizon", err)
+		}
+	}
+	if pos != nil {
+		var id []byte
+		err := br.QueryRow().Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && string(id) != string(curID[:])) {
+			return evento.Page{}, fmt.Errorf("postgres executor: read: cursor does not name an event of this store: %w", evento.ErrInvalidCursor)
+		}
+		if err != nil {
+			return evento.Page{}, s.wrap("read", err)
+		}
+		if err := br.QueryRow().Scan(&hasOther); err != nil {
+			return evento.Page{}, s.wrap("read", err)
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return evento.Page{}, s.wrap("read", err)
+	}
+	evs, err := scanEvents(rows, limit+1)
+	if err != nil {
+		return evento.Page{}, s.wrap("read", err)
+	}
+	if err := br.Close(); err != nil {
+		return evento.Page{}, s.wrap("read", err)
+	}
+	return evento.NewPage(evs, limit, backward, hasOther), nil
+}
+
+func singleAggregate(fs []evento.Filter) bool {
+	if len(fs) == 0 {
+		return false
+	}
+	for _, f := range fs {
+		if f.AggregateID == "" || f.AggregateType != fs[0].AggregateType || f.AggregateID != fs[0].AggregateID {
+			return false
+		}
+	}
+	return true
+}
+
+// scanEvents reads event rows in eventCols order.
+func scanEvents(rows pgx.Rows, capHint int) ([]evento.Event, error) {
+	defer rows.Close()
+	out := make([]evento.Event, 0, capHint)
+	var (
+		tx                   uint64
+		seq, version         int64
+		id, t, i, n, r, d, m []byte
+		ts                   time.Time
+	)
+	for rows.Next() {
+		if err := rows.Scan(&tx, &seq, &id, &t, &i, &version, &n, &r, &d, &m, &ts); err != nil {
+			return nil, err
+		}
+		e := evento.Event{
+			AggregateType: string(t), AggregateID: string(i), Version: uint64(version), Name: string(n), RoutingKey: string(r),
+			Timestamp: ts.UTC(), Position: evento.Position{Tx: tx, Seq: uint64(seq)},
+		}
+		if len(d) > 0 {
+			e.Data = append([]byte(nil), d...)
+		}
+		copy(e.ID[:], id)
+		md, err := evento.DecodeMetadata(m)
+		if err != nil {
+			return nil, fmt.Errorf("event %s: %w", e.ID, err)
+		}
+		e.Metadata = md
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// ReadAggregate returns an aggregate's events with versions in
+// (after, after+limit]. See evento.EventStore.
+func (s *Store) ReadAggregate(ctx context.Context, aggregateType, id string, after uint64, limit int) ([]evento.Event, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	var lim any
+	if limit > 0 {
+		lim = int64(limit)
+	}
+	if after > math.MaxInt64 {
+		return []evento.Event{}, nil
+	}
+	rows, err := s.pool.Query(ctx, s.q.readAgg, []byte(aggregateType), []byte(id), int64(after), lim)
+	if err != nil {
+		return nil, s.wrap("read aggregate", err)
+	}
+	hint := limit
+	if hint <= 0 || hint > 1024 {
+		hint = 16
+	}
+	evs, err := scanEvents(rows, hint)
+	if err != nil {
+		return nil, s.wrap("read aggregate", err)
+	}
+	return evs, nil
+}
+
+// AggregateVersion returns an aggregate's current version. See
+// evento.EventStore.
+func (s *Store) AggregateVersion(ctx context.Context, aggregateType, id string) (uint64, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	var v int64
+	if err := s.pool.QueryRow(ctx, s.q.aggVersion, []byte(aggregateType), []byte(id)).Scan(&v); err != nil {
+		return 0, s.wrap("aggregate version", err)
+	}
+	return uint64(v), nil
+}
+
+// AggregateIDs returns up to limit ids of one type after the id after, in
+// byte order, with a loose index scan. limit <= 0 means
+// cursor.MaxPageSize.
+func (s *Store) AggregateIDs(ctx context.Context, aggregateType, after string, limit int) ([]string, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := s.pool.Query(ctx, s.q.aggIDs, []byte(aggregateType), []byte(after), int64(limit))
+	if err != nil {
+		return nil, s.wrap("aggregate ids", err)
+	}
+	ids, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var b []byte
+		err := r.Scan(&b)
+		return string(b), err
+	})
+	if err != nil {
+		return nil, s.wrap("aggregate ids", err)
+	}
+	return ids, nil
+}
+
+// Head returns the position of the last event readers can see. See
+// evento.EventStore.
+func (s *Store) Head(ctx context.Context) (evento.Position, error) {
+	if err := s.check(); err != nil {
+		return evento.Position{}, err
+	}
+	var tx uint64
+	var seq int64
+	var err error
+	if s.q.setHorizon == "" {
+		err = s.pool.QueryRow(ctx, s.q.head).Scan(&tx, &seq)
+	} else {
+		b := &pgx.Batch{}
+		b.Queue(s.q.setHorizon)
+		b.Queue(s.q.head)
+		br := s.pool.SendBatch(ctx, b)
+		if _, err = br.Exec(); err == nil {
+			err = br.QueryRow().Scan(&tx, &seq)
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return evento.Position{}, nil
+	}
+	if err != nil {
+		return evento.Position{}, s.wrap("head", err)
+	}
+	return evento.Position{Tx: tx, Seq: uint64(seq)}, nil
+}

@@ -1,0 +1,152 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/postgres"
+)
+
+// TestQueryShapesReadOPage checks with EXPLAIN ANALYZE that every query
+// shape reads O(page) rows from indexes, with unrelated events outnumbering
+// the matching ones, in both directions and from a cursor.
+func TestQueryShapesReadOPage(t *testing.T) {
+	for _, o := range []postgres.Ordering{postgres.OrderingTxHorizon, postgres.OrderingAdvisoryLock} {
+		t.Run(string(o), func(t *testing.T) { testQueryShapes(t, o) })
+	}
+}
+
+func testQueryShapes(t *testing.T, o postgres.Ordering) {
+	var captured struct {
+		sql  string
+		args []any
+	}
+	s, _ := open(t, postgres.WithOrdering(o), postgres.WithExplain(func(sql string, args []any) {
+		captured.sql, captured.args = sql, args
+	}))
+	ctx := context.Background()
+	// 6000 unrelated events, 300 of type A spread among them.
+	big, av := map[string]uint64{}, map[string]uint64{}
+	var middle string
+	for b := range 60 {
+		batch := make([]evento.Event, 0, 105)
+		for i := range 100 {
+			id := fmt.Sprintf("b%d", i%50)
+			big[id]++
+			e := ev("big", id, big[id])
+			e.RoutingKey = "rb"
+			batch = append(batch, e)
+		}
+		for i := range 5 {
+			id := fmt.Sprintf("a%d", (b*5+i)%10)
+			av[id]++
+			e := ev("A", id, av[id])
+			e.Name = []string{"N1", "N2"}[i%2]
+			e.RoutingKey = []string{"", "r1"}[(b+i)%2]
+			batch = append(batch, e)
+		}
+		if err := s.Write(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		if b == 30 {
+			middle = batch[len(batch)-1].Cursor()
+		}
+	}
+	if _, err := s.Pool().Exec(ctx, "ANALYZE "+quoted(s.Schema())+".events"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := s.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+
+	queries := map[string]evento.Query{
+		"all":            evento.All(),
+		"type":           evento.ByType("A"),
+		"aggregate":      evento.ByAggregate("A", "a3"),
+		"name":           evento.ByName("A", "N2"),
+		"or":             evento.ByName("A", "N1").Or(evento.Filter{AggregateType: "A", AggregateID: "a4"}),
+		"or-type-agg":    evento.ByType("A").Or(evento.Filter{AggregateType: "big", AggregateID: "b7"}),
+		"all-nokey":      evento.All().WithRouting(evento.NoRoutingKey()),
+		"all-key":        evento.All().WithRouting(evento.RoutingKey("r1")),
+		"type-key":       evento.ByType("A").WithRouting(evento.RoutingKey("r1")),
+		"type-nokey":     evento.ByType("A").WithRouting(evento.NoRoutingKey()),
+		"name-key":       evento.ByName("A", "N1").WithRouting(evento.RoutingKey("r1")),
+		"aggregate-key":  evento.ByAggregate("A", "a3").WithRouting(evento.RoutingKey("r1")),
+		"or-key":         evento.ByName("A", "N1").Or(evento.Filter{AggregateType: "A", AggregateID: "a4"}).WithRouting(evento.RoutingKey("r1")),
+		"type-no-match":  evento.ByType("nothing"),
+		"name-none-left": evento.ByName("A", "N3"),
+	}
+	const limit = 10
+	for name, q := range queries {
+		for _, args := range []struct {
+			what string
+			q    evento.Query
+		}{
+			{"first", q.First(limit, "")},
+			{"after", q.First(limit, middle)},
+			{"last", q.Last(limit, "")},
+			{"before", q.Last(limit, middle)},
+		} {
+			t.Run(name+"/"+args.what, func(t *testing.T) {
+				captured.sql = ""
+				if _, err := s.Read(ctx, args.q); err != nil {
+					t.Fatal(err)
+				}
+				if captured.sql == "" {
+					t.Fatal("no page query captured")
+				}
+				if h := postgres.HorizonSQL(s); h != "" {
+					if _, err := conn.Exec(ctx, h); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var plan string
+				if err := conn.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+captured.sql, captured.args...).Scan(&plan); err != nil {
+					t.Fatalf("EXPLAIN: %v\n%s", err, captured.sql)
+				}
+				var root []struct{ Plan node }
+				if err := json.Unmarshal([]byte(plan), &root); err != nil || len(root) != 1 {
+					t.Fatalf("plan JSON: %v", err)
+				}
+				read, seq := root[0].Plan.rowsRead()
+				filters := max(1, len(args.q.Filters))
+				bound := 3*(limit+1)*filters + 20
+				if seq || read > bound {
+					t.Errorf("query reads %d rows (seq scan: %v), want at most %d\n%s\n%s", read, seq, bound, captured.sql, plan)
+				}
+			})
+		}
+	}
+}
+
+type node struct {
+	NodeType       string  `json:"Node Type"`
+	ActualRows     float64 `json:"Actual Rows"`
+	ActualLoops    float64 `json:"Actual Loops"`
+	RemovedFilter  float64 `json:"Rows Removed by Filter"`
+	RemovedRecheck float64 `json:"Rows Removed by Index Recheck"`
+	Plans          []node  `json:"Plans"`
+}
+
+// rowsRead sums the rows scan nodes read (returned or filtered out) and
+// reports whether any node is a sequential scan.
+func (n node) rowsRead() (int, bool) {
+	total, seq := 0.0, n.NodeType == "Seq Scan"
+	if strings.Contains(n.NodeType, "Scan") && n.NodeType != "Subquery Scan" && n.NodeType != "CTE Scan" {
+		total += (n.ActualRows + n.RemovedFilter + n.RemovedRecheck) * max(n.ActualLoops, 1)
+	}
+	for _, c := range n.Plans {
+		r, s := c.rowsRead()
+		total += float64(r)
+		seq = seq || s
+	}
+	return int(total), seq
+}
+
+func quoted(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -1,0 +1,132 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/evento-go/evento"
+	"github.com/jackc/pgx/v5"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations in version order. File names
+// are NNNN_name.sql, numbered from 1 without gaps.
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	out := make([]migration, 0, len(names))
+	for i, n := range names {
+		base := strings.TrimPrefix(n, "migrations/")
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v != i+1 {
+			return nil, fmt.Errorf("postgres executor: migration file %s is misnumbered", n)
+		}
+		b, err := migrationFS.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: strings.TrimSuffix(base, ".sql"), sql: string(b)})
+	}
+	return out, nil
+}
+
+// SchemaVersion is the schema version this code writes.
+func SchemaVersion() int {
+	ms, err := migrations()
+	if err != nil || len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].version
+}
+
+// migrate creates the schema and applies missing migrations in one
+// transaction under a transaction-level advisory lock, so that processes
+// opening the store at once are safe. It returns the schema's ordering.
+func (s *Store) migrate(ctx context.Context) (Ordering, error) {
+	ms, err := migrations()
+	if err != nil {
+		return "", err
+	}
+	latest := ms[len(ms)-1].version
+	schema := s.schema
+	var ordering Ordering
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("evento.migrate."+s.cfg.schema)); err != nil {
+			return err
+		}
+		var exists bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", s.cfg.schema).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			if _, err := tx.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+				return fmt.Errorf("create schema: %w", err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+schema+`.schema_migrations (
+			version    integer PRIMARY KEY,
+			name       text NOT NULL,
+			applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		var current int
+		if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM "+schema+".schema_migrations").Scan(&current); err != nil {
+			return err
+		}
+		if current > latest {
+			return fmt.Errorf("schema %s is at version %d, this code knows up to %d: %w", s.cfg.schema, current, latest, evento.ErrSchemaTooNew)
+		}
+		for _, m := range ms[current:] {
+			if _, err := tx.Exec(ctx, strings.ReplaceAll(m.sql, "${schema}", schema)); err != nil {
+				return fmt.Errorf("migration %s: %w", m.name, err)
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO "+schema+".schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name); err != nil {
+				return fmt.Errorf("migration %s: %w", m.name, err)
+			}
+		}
+		want := OrderingTxHorizon
+		if s.cfg.orderingSet {
+			want = s.cfg.ordering
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO "+schema+".settings (name, value) VALUES ('ordering', $1) ON CONFLICT (name) DO NOTHING", string(want)); err != nil {
+			return err
+		}
+		var got string
+		if err := tx.QueryRow(ctx, "SELECT value FROM "+schema+".settings WHERE name = 'ordering'").Scan(&got); err != nil {
+			return err
+		}
+		ordering = Ordering(got)
+		if ordering != OrderingTxHorizon && ordering != OrderingAdvisoryLock {
+			return fmt.Errorf("schema %s records unknown ordering %q: %w", s.cfg.schema, got, evento.ErrSchemaTooNew)
+		}
+		if s.cfg.orderingSet && s.cfg.ordering != ordering {
+			return fmt.Errorf("schema %s was created with ordering=%s; it cannot be opened with ordering=%s", s.cfg.schema, ordering, s.cfg.ordering)
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, evento.ErrSchemaTooNew) {
+			return "", fmt.Errorf("postgres executor: %q: %w", s.rawDSN, err)
+		}
+		return "", fmt.Errorf("postgres executor: migrate schema %s on %q: %w", s.cfg.schema, s.rawDSN, err)
+	}
+	return ordering, nil
+}

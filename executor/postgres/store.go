@@ -1,0 +1,331 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+func init() {
+	d := executor.DriverFunc(func(ctx context.Context, dsn string) (evento.Executor, error) {
+		return Open(ctx, dsn)
+	})
+	executor.Register("postgres", d)
+	executor.Register("postgresql", d)
+}
+
+var _ evento.Executor = (*Store)(nil)
+
+// DefaultSchema is the schema used when the DSN and the options name none.
+const DefaultSchema = "evento"
+
+// Ordering is how a store makes the global order agree with commit order.
+// See the package documentation for the trade-offs.
+type Ordering string
+
+const (
+	// OrderingTxHorizon orders events by (writing transaction id, sequence)
+	// and hides events of transactions at or above the oldest running
+	// transaction id. Writers run concurrently. It is the default.
+	OrderingTxHorizon Ordering = "xid"
+	// OrderingAdvisoryLock serialises appends with a transaction-level
+	// advisory lock held until commit, and orders by a plain sequence.
+	OrderingAdvisoryLock Ordering = "lock"
+)
+
+// Option configures Open and New.
+type Option func(*config)
+
+type config struct {
+	schema       string
+	ordering     Ordering
+	orderingSet  bool
+	logger       *slog.Logger
+	pollInterval time.Duration
+	listen       bool
+	// beforeInsert, for tests, runs in a write transaction after its
+	// transaction id (or append lock) is taken, with the backend's pid.
+	beforeInsert func(ctx context.Context, pid uint32)
+	// explain, for tests, receives each page query of Read.
+	explain func(sql string, args []any)
+}
+
+// WithSchema sets the PostgreSQL schema holding evento's tables (default
+// DefaultSchema, or the DSN's schema option). It is created if missing.
+func WithSchema(name string) Option { return func(c *config) { c.schema = name } }
+
+// WithOrdering chooses the ordering strategy for a new schema. A schema
+// remembers the strategy it was created with; opening it with another one is
+// an error. Without this option an existing schema's strategy is used, and a
+// new schema gets OrderingTxHorizon.
+func WithOrdering(o Ordering) Option {
+	return func(c *config) { c.ordering = o; c.orderingSet = true }
+}
+
+// WithLogger sets the logger for background problems (a lost LISTEN
+// connection). The default is slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithPollInterval sets how often Notify's fallback polls the store while the
+// LISTEN connection is down (default 250ms).
+func WithPollInterval(d time.Duration) Option { return func(c *config) { c.pollInterval = d } }
+
+// WithoutListen disables the LISTEN connection: Notify then signals local
+// commits and polls the store every poll interval for commits by others.
+func WithoutListen() Option { return func(c *config) { c.listen = false } }
+
+// Store is the PostgreSQL executor. It is safe for concurrent use.
+type Store struct {
+	pool     *pgxpool.Pool
+	ownPool  bool
+	cfg      config
+	schema   string // quoted identifier
+	rawDSN   string // redacted, for messages
+	ordering Ordering
+	lockKey  int64
+	ids      *evento.ULIDSource
+	idMu     sync.Mutex
+	q        queries
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	notifier  *notifier
+}
+
+// evento options accepted in a DSN besides libpq's and pgxpool's.
+var eventoOptions = map[string]bool{"schema": true, "ordering": true, "listen": true, "poll_interval": true}
+
+// libpq connection keywords and pgx/pgxpool options, passed through.
+var passThrough = map[string]bool{
+	"host": true, "hostaddr": true, "port": true, "dbname": true, "database": true, "user": true,
+	"password": true, "passfile": true, "connect_timeout": true, "client_encoding": true, "options": true,
+	"application_name": true, "fallback_application_name": true, "keepalives": true,
+	"keepalives_idle": true, "keepalives_interval": true, "keepalives_count": true,
+	"tcp_user_timeout": true, "sslmode": true, "sslcert": true, "sslkey": true, "sslrootcert": true,
+	"sslcrl": true, "sslpassword": true, "sslsni": true, "sslnegotiation": true, "sslinline": true, "requirepeer": true,
+	"krbsrvname": true, "gsslib": true, "service": true, "servicefile": true, "target_session_attrs": true,
+	"channel_binding": true, "load_balance_hosts": true, "min_read_buffer_size": true,
+	"statement_cache_capacity": true, "description_cache_capacity": true, "default_query_exec_mode": true,
+	"search_path": true, "timezone": true, "TimeZone": true,
+	"pool_max_conns": true, "pool_min_conns": true, "pool_min_idle_conns": true, "pool_max_conn_lifetime": true,
+	"pool_max_conn_lifetime_jitter": true, "pool_max_conn_idle_time": true, "pool_health_check_period": true,
+}
+
+// Open connects to the PostgreSQL server named by dsn, a libpq URL
+// (postgres://user:pass@host:5432/db?sslmode=disable) with these evento
+// options besides libpq's and pgxpool's (pool_max_conns, …):
+//
+//	schema=<name>          schema of evento's tables (default "evento")
+//	ordering=xid|lock      ordering strategy for a new schema (see Ordering)
+//	listen=false           no LISTEN connection: Notify polls instead
+//	poll_interval=250ms    Notify's fallback polling interval
+//
+// An unknown option gives an error wrapping executor.ErrInvalidDSN. Open
+// creates or migrates the schema, and fails with an error wrapping
+// evento.ErrSchemaTooNew when the schema was written by a newer evento.
+// Options given as arguments override the DSN's.
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	red := executor.Redact(dsn)
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return nil, fmt.Errorf("postgres executor: DSN %q is not a postgres:// URL: %w", red, executor.ErrInvalidDSN)
+	}
+	q := u.Query()
+	var dsnOpts []Option
+	var bad []string
+	for k, vs := range q {
+		v := vs[len(vs)-1]
+		switch {
+		case k == "schema":
+			if v == "" {
+				return nil, fmt.Errorf("postgres executor: DSN %q: empty schema option: %w", red, executor.ErrInvalidDSN)
+			}
+			dsnOpts = append(dsnOpts, WithSchema(v))
+		case k == "ordering":
+			o := Ordering(v)
+			if o != OrderingTxHorizon && o != OrderingAdvisoryLock {
+				return nil, fmt.Errorf("postgres executor: DSN %q: ordering=%q (want xid or lock): %w", red, v, executor.ErrInvalidDSN)
+			}
+			dsnOpts = append(dsnOpts, WithOrdering(o))
+		case k == "listen":
+			switch v {
+			case "false", "0", "off", "no":
+				dsnOpts = append(dsnOpts, WithoutListen())
+			case "true", "1", "on", "yes":
+			default:
+				return nil, fmt.Errorf("postgres executor: DSN %q: listen=%q (want true or false): %w", red, v, executor.ErrInvalidDSN)
+			}
+		case k == "poll_interval":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return nil, fmt.Errorf("postgres executor: DSN %q: poll_interval=%q is not a positive duration: %w", red, v, executor.ErrInvalidDSN)
+			}
+			dsnOpts = append(dsnOpts, WithPollInterval(d))
+		case passThrough[k]:
+		default:
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("postgres executor: DSN %q: unknown option(s) %s (evento options: schema, ordering, listen, poll_interval; plus libpq and pool_* options): %w",
+			red, strings.Join(bad, ", "), executor.ErrInvalidDSN)
+	}
+	for k := range eventoOptions {
+		q.Del(k)
+	}
+	u.RawQuery = q.Encode()
+	pcfg, err := pgxpool.ParseConfig(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("postgres executor: DSN %q: %s: %w", red, redactErr(err, dsn), executor.ErrInvalidDSN)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres executor: DSN %q: %s: %w", red, redactErr(err, dsn), executor.ErrInvalidDSN)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres executor: cannot reach %q: %s", red, redactErr(err, dsn))
+	}
+	s, err := newStore(ctx, pool, true, red, append(dsnOpts, opts...))
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// New makes a Store over a ready pool, which the caller keeps owning: Close
+// does not close it. The schema is created or migrated as by Open.
+func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
+	if pool == nil {
+		return nil, errors.New("postgres executor: New: nil pool")
+	}
+	return newStore(ctx, pool, false, executor.Redact(pool.Config().ConnString()), opts)
+}
+
+func newStore(ctx context.Context, pool *pgxpool.Pool, own bool, red string, opts []Option) (*Store, error) {
+	cfg := config{schema: DefaultSchema, logger: slog.Default(), pollInterval: 250 * time.Millisecond, listen: true}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.schema == "" || len(cfg.schema) > 63 || strings.ContainsRune(cfg.schema, 0) {
+		return nil, fmt.Errorf("postgres executor: schema name %q is empty, too long or has a NUL: %w", cfg.schema, executor.ErrInvalidDSN)
+	}
+	if cfg.orderingSet && cfg.ordering != OrderingTxHorizon && cfg.ordering != OrderingAdvisoryLock {
+		return nil, fmt.Errorf("postgres executor: unknown ordering %q (want %q or %q)", cfg.ordering, OrderingTxHorizon, OrderingAdvisoryLock)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	if cfg.pollInterval <= 0 {
+		cfg.pollInterval = 250 * time.Millisecond
+	}
+	s := &Store{
+		pool:    pool,
+		ownPool: own,
+		cfg:     cfg,
+		schema:  pgx.Identifier{cfg.schema}.Sanitize(),
+		rawDSN:  red,
+		ids:     evento.NewULIDSource(),
+	}
+	ordering, err := s.migrate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.ordering = ordering
+	s.lockKey = lockKey("evento.append." + cfg.schema)
+	s.q = buildQueries(s.schema, ordering, lockKey("evento.writers."+cfg.schema))
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.notifier = newNotifier(s)
+	return s, nil
+}
+
+// Ordering returns the store's ordering strategy.
+func (s *Store) Ordering() Ordering { return s.ordering }
+
+// Pool returns the store's connection pool.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Schema returns the name of the store's schema.
+func (s *Store) Schema() string { return s.cfg.schema }
+
+// Capabilities reports a multi-process store with cross-process notifications
+// and lease expiry by the server's clock.
+func (s *Store) Capabilities() evento.Capabilities {
+	return evento.Capabilities{Name: "postgres", MultiProcess: true, CrossProcessNotify: true, StoreClock: true}
+}
+
+// Close stops the notifier, closes Notify channels and, for a store made by
+// Open, the pool. Later calls return evento.ErrClosed. It is idempotent.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.cancel()
+		s.notifier.close()
+		s.wg.Wait()
+		if s.ownPool {
+			s.pool.Close()
+		}
+	})
+	return nil
+}
+
+func (s *Store) check() error {
+	if s.closed.Load() {
+		return fmt.Errorf("postgres executor: %w", evento.ErrClosed)
+	}
+	return nil
+}
+
+// wrap adds the package prefix to a database error, and turns an error after
+// Close into ErrClosed.
+func (s *Store) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if s.closed.Load() && !errors.Is(err, evento.ErrClosed) {
+		return fmt.Errorf("postgres executor: %s: %w (%w)", op, evento.ErrClosed, err)
+	}
+	return fmt.Errorf("postgres executor: %s: %w", op, err)
+}
+
+// redactErr returns err's text with dsn's password removed.
+func redactErr(err error, dsn string) string {
+	msg := err.Error()
+	if u, perr := url.Parse(dsn); perr == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+			msg = strings.ReplaceAll(msg, url.QueryEscape(pw), "xxxxx")
+		}
+	}
+	if u, perr := url.Parse(dsn); perr == nil {
+		if pw := u.Query().Get("password"); pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	return msg
+}
+
+// lockKey maps a name to an advisory lock key (FNV-1a, 64 bits).
+func lockKey(name string) int64 {
+	var h uint64 = 14695981039346656037
+	for i := 0; i < len(name); i++ {
+		h ^= uint64(name[i])
+		h *= 1099511628211
+	}
+	return int64(h)
+}

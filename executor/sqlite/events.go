@@ -1,0 +1,599 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/evento-go/evento"
+	"github.com/oklog/ulid/v2"
+)
+
+// blob returns s as a non-nil []byte, so it binds as a BLOB (an empty
+// string binds as the empty blob, not NULL).
+func blob(s string) []byte {
+	if s == "" {
+		return []byte{}
+	}
+	return []byte(s)
+}
+
+// micros and fromMicros store times as integer microseconds, NULL for the
+// zero time.
+func micros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}
+
+const (
+	sqlInsertEvent = `INSERT INTO events (id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, timestamp)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlAggVersion = `SELECT version FROM events WHERE aggregate_type = ? AND aggregate_id = ? ORDER BY version DESC LIMIT 1`
+	sqlLastEvent  = `SELECT position, id FROM events ORDER BY position DESC LIMIT 1`
+	eventCols     = `position, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, timestamp`
+)
+
+// Write appends events atomically. See evento.EventStore.
+func (s *Store) Write(ctx context.Context, events []evento.Event) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	spans, err := evento.ValidateBatch(events)
+	if err != nil {
+		return fmt.Errorf("sqlite executor: write: %w", err)
+	}
+	for _, sp := range spans {
+		if sp.Last > math.MaxInt64 {
+			return fmt.Errorf("sqlite executor: write: %w", &evento.InvalidEventError{Index: -1, Reason: fmt.Sprintf("version %d of %s/%q is out of range", sp.Last, sp.Type, sp.ID)})
+		}
+	}
+	// Encode outside the transaction to keep it short.
+	meta := make([][]byte, len(events))
+	for i := range events {
+		if meta[i], err = evento.EncodeMetadata(events[i].Metadata); err != nil {
+			return fmt.Errorf("sqlite executor: write: %w", &evento.InvalidEventError{Index: i, Reason: err.Error()})
+		}
+	}
+	err = s.writeTx(ctx, "write", func(w *writeConn) error {
+		for _, sp := range spans {
+			actual, err := w.aggregateVersion(ctx, sp.Type, sp.ID)
+			if err != nil {
+				return s.txErr("write: read version", err)
+			}
+			if actual != sp.Expected {
+				return &evento.VersionConflictError{AggregateType: sp.Type, AggregateID: sp.ID, Expected: sp.Expected, Actual: actual}
+			}
+		}
+		// IDs must exceed every stored ID, including those written by
+		// other processes with their own ULID sources.
+		var lastPos int64
+		var lastRaw []byte
+		if err := w.queryRow(ctx, sqlLastEvent, nil, &lastPos, &lastRaw); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return s.txErr("write: read head", err)
+		}
+		var last ulid.ULID
+		copy(last[:], lastRaw)
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		ts := now.UnixMicro()
+		ins, err := w.stmt(ctx, sqlInsertEvent)
+		if err != nil {
+			return s.txErr("write: prepare", err)
+		}
+		for i := range events {
+			e := &events[i]
+			id := s.ulids.New(now)
+			if bytes.Compare(id[:], last[:]) <= 0 {
+				id = next(last)
+			}
+			last = id
+			res, err := ins.ExecContext(ctx, id[:], blob(e.AggregateType), blob(e.AggregateID), int64(e.Version),
+				blob(e.Name), blob(e.RoutingKey), e.Data, meta[i], ts)
+			if err != nil {
+				if isUniqueViolation(err) {
+					actual, verr := w.aggregateVersion(ctx, e.AggregateType, e.AggregateID)
+					if verr != nil {
+						return s.txErr("write: read version", verr)
+					}
+					for _, sp := range spans {
+						if sp.Type == e.AggregateType && sp.ID == e.AggregateID {
+							return &evento.VersionConflictError{AggregateType: sp.Type, AggregateID: sp.ID, Expected: sp.Expected, Actual: actual}
+						}
+					}
+				}
+				return s.txErr("write: insert", err)
+			}
+			pos, err := res.LastInsertId()
+			if err != nil {
+				return s.txErr("write: position", err)
+			}
+			e.ID = id
+			e.Timestamp = now
+			e.Position = evento.Position{Seq: uint64(pos)}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.notify.broadcast()
+	return nil
+}
+
+// next returns the ULID that follows id.
+func next(id ulid.ULID) ulid.ULID {
+	for i := len(id) - 1; i >= 0; i-- {
+		id[i]++
+		if id[i] != 0 {
+			break
+		}
+	}
+	return id
+}
+
+func (w *writeConn) aggregateVersion(ctx context.Context, typ, id string) (uint64, error) {
+	var v int64
+	err := w.queryRow(ctx, sqlAggVersion, []any{blob(typ), blob(id)}, &v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return uint64(v), err
+}
+
+// scanner reads event rows into evento.Events.
+type scanner struct {
+	pos     int64
+	version int64
+	ts      int64
+	lastTyp string
+	lastAgg string
+}
+
+// scan reads the current row (columns eventCols) into e.
+func (sc *scanner) scan(rows *sql.Rows, e *evento.Event) error {
+	var id, typ, agg, name, rk, meta sql.RawBytes
+	var data []byte
+	if err := rows.Scan(&sc.pos, &id, &typ, &agg, &sc.version, &name, &rk, &data, &meta, &sc.ts); err != nil {
+		return err
+	}
+	if len(id) != len(e.ID) {
+		return fmt.Errorf("event at position %d has a %d-byte id: %w", sc.pos, len(id), evento.ErrDecode)
+	}
+	copy(e.ID[:], id)
+	// Consecutive rows often share type and id: reuse the strings.
+	if string(typ) != sc.lastTyp {
+		sc.lastTyp = string(typ)
+	}
+	e.AggregateType = sc.lastTyp
+	if string(agg) != sc.lastAgg {
+		sc.lastAgg = string(agg)
+	}
+	e.AggregateID = sc.lastAgg
+	e.Version = uint64(sc.version)
+	e.Name = string(name)
+	e.RoutingKey = string(rk)
+	e.Data = data
+	m, err := evento.DecodeMetadata(meta)
+	if err != nil {
+		return fmt.Errorf("event at position %d: %w", sc.pos, err)
+	}
+	e.Metadata = m
+	e.Timestamp = time.UnixMicro(sc.ts).UTC()
+	e.Position = evento.Position{Seq: uint64(sc.pos)}
+	return nil
+}
+
+// readEvents reads every row of rows into events appended to out.
+func readEvents(rows *sql.Rows, out []evento.Event) ([]evento.Event, error) {
+	defer rows.Close()
+	var sc scanner
+	for rows.Next() {
+		out = append(out, evento.Event{})
+		if err := sc.scan(rows, &out[len(out)-1]); err != nil {
+			return nil, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ReadAggregate returns the events of one aggregate with versions in
+// (after, after+limit]. See evento.EventStore.
+func (s *Store) ReadAggregate(ctx context.Context, aggregateType, id string, after uint64, limit int) ([]evento.Event, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	if after > math.MaxInt64 {
+		return []evento.Event{}, nil
+	}
+	var rows *sql.Rows
+	var err error
+	if limit > 0 {
+		rows, err = s.query(ctx, `SELECT `+eventCols+` FROM events WHERE aggregate_type = ? AND aggregate_id = ? AND version > ? ORDER BY version LIMIT ?`,
+			blob(aggregateType), blob(id), int64(after), limit)
+	} else {
+		rows, err = s.query(ctx, `SELECT `+eventCols+` FROM events WHERE aggregate_type = ? AND aggregate_id = ? AND version > ? ORDER BY version`,
+			blob(aggregateType), blob(id), int64(after))
+	}
+	if err != nil {
+		return nil, s.wrap("read aggregate", err)
+	}
+	capHint := limit
+	if capHint <= 0 || capHint > 1024 {
+		capHint = 16
+	}
+	out, err := readEvents(rows, make([]evento.Event, 0, capHint))
+	if err != nil {
+		return nil, s.wrap("read aggregate", err)
+	}
+	return out, nil
+}
+
+// AggregateVersion returns an aggregate's current version, 0 if it has no
+// events.
+func (s *Store) AggregateVersion(ctx context.Context, aggregateType, id string) (uint64, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	var v int64
+	err := s.queryRow(ctx, sqlAggVersion, []any{blob(aggregateType), blob(id)}, &v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, s.wrap("aggregate version", err)
+	}
+	return uint64(v), nil
+}
+
+// sqlAggregateIDs walks distinct aggregate ids with one index seek per id.
+const sqlAggregateIDs = `WITH RECURSIVE ids(id, n) AS (
+	SELECT (SELECT aggregate_id FROM events WHERE aggregate_type = ?1 AND aggregate_id > ?2 ORDER BY aggregate_id LIMIT 1), 1
+	UNION ALL
+	SELECT (SELECT aggregate_id FROM events WHERE aggregate_type = ?1 AND aggregate_id > ids.id ORDER BY aggregate_id LIMIT 1), n + 1
+	FROM ids WHERE ids.id IS NOT NULL AND n < ?3
+)
+SELECT id FROM ids WHERE id IS NOT NULL`
+
+// AggregateIDs returns up to limit aggregate ids of a type after the id
+// after, in byte order.
+func (s *Store) AggregateIDs(ctx context.Context, aggregateType, after string, limit int) ([]string, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return []string{}, nil
+	}
+	rows, err := s.query(ctx, sqlAggregateIDs, blob(aggregateType), blob(after), limit)
+	if err != nil {
+		return nil, s.wrap("aggregate ids", err)
+	}
+	defer rows.Close()
+	out := make([]string, 0, min(limit, 256))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, s.wrap("aggregate ids", err)
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("aggregate ids", err)
+	}
+	return out, nil
+}
+
+// Head returns the position of the last committed event.
+func (s *Store) Head(ctx context.Context) (evento.Position, error) {
+	if err := s.check(ctx); err != nil {
+		return evento.Position{}, err
+	}
+	var pos int64
+	var id []byte
+	err := s.queryRow(ctx, sqlLastEvent, nil, &pos, &id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return evento.Position{}, nil
+	}
+	if err != nil {
+		return evento.Position{}, s.wrap("head", err)
+	}
+	return evento.Position{Seq: uint64(pos)}, nil
+}
+
+// Read returns one page of the events matching q. See evento.Query for the
+// exact PageInfo rules.
+func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
+	if err := s.check(ctx); err != nil {
+		return evento.Page{}, err
+	}
+	if err := q.Validate(s.cfg.maxPage); err != nil {
+		return evento.Page{}, fmt.Errorf("sqlite executor: read: %w", err)
+	}
+	limit := q.Args.Limit(s.cfg.defaultPage)
+	backward := q.Args.IsBackward()
+	cur := q.Args.After
+	if backward {
+		cur = q.Args.Before
+	}
+	var bound int64 // exclusive position bound; 0 = none
+	if cur != "" {
+		p, err := s.checkCursor(ctx, cur)
+		if err != nil {
+			return evento.Page{}, err
+		}
+		bound = p
+	}
+	plan := planQuery(&q)
+	var events []evento.Event
+	var err error
+	if len(plan.arms) == 1 {
+		sqlText, args := plan.pageSQL(backward, bound, limit+1)
+		rows, err := s.query(ctx, sqlText, args...)
+		if err != nil {
+			return evento.Page{}, s.wrap("read", err)
+		}
+		events, err = readEvents(rows, make([]evento.Event, 0, min(limit+1, 64)))
+	} else {
+		events, err = s.readUnion(ctx, &plan, backward, bound, limit+1)
+	}
+	if err != nil {
+		return evento.Page{}, s.wrap("read", err)
+	}
+	hasOther := false
+	if bound != 0 {
+		// Forward: a match at or before the After position; backward: at
+		// or after the Before position.
+		for i := range plan.arms {
+			sqlText, args := plan.arms[i].existsSQL(!backward, bound)
+			var one int
+			err := s.queryRow(ctx, sqlText, args, &one)
+			if err == nil {
+				hasOther = true
+				break
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return evento.Page{}, s.wrap("read", err)
+			}
+		}
+	}
+	return evento.NewPage(events, limit, backward, hasOther), nil
+}
+
+// checkCursor decodes a cursor and checks that the event it names is stored
+// at its position; it returns the position.
+func (s *Store) checkCursor(ctx context.Context, c string) (int64, error) {
+	id, pos, err := evento.DecodeCursor(c)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite executor: read: %w", err)
+	}
+	if pos.Tx != 0 || pos.Seq > math.MaxInt64 {
+		return 0, fmt.Errorf("sqlite executor: read: cursor position %v is not a SQLite position: %w", pos, evento.ErrInvalidCursor)
+	}
+	var stored []byte
+	err = s.queryRow(ctx, `SELECT id FROM events WHERE position = ?`, []any{int64(pos.Seq)}, &stored)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !bytes.Equal(stored, id[:])) {
+		return 0, fmt.Errorf("sqlite executor: read: cursor names event %s at position %v, which this store does not hold: %w", id, pos, evento.ErrInvalidCursor)
+	}
+	if err != nil {
+		return 0, s.wrap("read: cursor", err)
+	}
+	return int64(pos.Seq), nil
+}
+
+// arm is one OR'ed filter of a query, with the index that serves it.
+type arm struct {
+	index string // INDEXED BY name, "" for the rowid order
+	conds []string
+	args  []any
+}
+
+// plan is a query turned into SQL pieces.
+type plan struct {
+	arms []arm
+}
+
+// planQuery picks, for each filter, the index whose prefix it fixes so
+// that rows come out in position order.
+func planQuery(q *evento.Query) plan {
+	rk, hasRK := q.Routing.Value()
+	var p plan
+	if len(q.Filters) == 0 {
+		a := arm{}
+		if hasRK {
+			a.index = "events_rk_pos"
+			a.conds = []string{"routing_key = ?"}
+			a.args = []any{blob(rk)}
+		}
+		p.arms = []arm{a}
+		return p
+	}
+	seen := map[evento.Filter]bool{}
+	for _, f := range q.Filters {
+		if seen[f] {
+			continue
+		}
+		seen[f] = true
+		var a arm
+		switch {
+		case f.AggregateID != "":
+			a.index = "events_agg_pos"
+			a.conds = []string{"aggregate_type = ?", "aggregate_id = ?"}
+			a.args = []any{blob(f.AggregateType), blob(f.AggregateID)}
+			if f.Name != "" {
+				a.conds = append(a.conds, "name = ?")
+				a.args = append(a.args, blob(f.Name))
+			}
+			if hasRK {
+				a.conds = append(a.conds, "routing_key = ?")
+				a.args = append(a.args, blob(rk))
+			}
+		case f.Name != "":
+			a.index = "events_name_pos"
+			a.conds = []string{"aggregate_type = ?", "name = ?"}
+			a.args = []any{blob(f.AggregateType), blob(f.Name)}
+			if hasRK {
+				a.conds = append(a.conds, "routing_key = ?")
+				a.args = append(a.args, blob(rk))
+			}
+		case hasRK:
+			a.index = "events_rk_type_pos"
+			a.conds = []string{"routing_key = ?", "aggregate_type = ?"}
+			a.args = []any{blob(rk), blob(f.AggregateType)}
+		default:
+			a.index = "events_type_pos"
+			a.conds = []string{"aggregate_type = ?"}
+			a.args = []any{blob(f.AggregateType)}
+		}
+		p.arms = append(p.arms, a)
+	}
+	return p
+}
+
+// armSQL is "SELECT <cols> FROM events INDEXED BY … WHERE … ORDER BY
+// position <dir> LIMIT ?" for one arm, with a position bound (op "" for
+// none).
+func (a *arm) sql(b *strings.Builder, args []any, cols string, op string, bound int64, desc bool, limit int) []any {
+	b.WriteString("SELECT ")
+	b.WriteString(cols)
+	b.WriteString(" FROM events")
+	if a.index != "" {
+		b.WriteString(" INDEXED BY ")
+		b.WriteString(a.index)
+	}
+	args = append(args, a.args...)
+	conds := a.conds
+	if op != "" {
+		conds = append(slices.Clip(conds), "position "+op+" ?")
+		args = append(args, bound)
+	}
+	if len(conds) > 0 {
+		b.WriteString(" WHERE ")
+		b.WriteString(strings.Join(conds, " AND "))
+	}
+	if desc {
+		b.WriteString(" ORDER BY position DESC LIMIT ?")
+	} else {
+		b.WriteString(" ORDER BY position LIMIT ?")
+	}
+	return append(args, limit)
+}
+
+// pageSQL reads up to limit matching events past bound (exclusive; 0 for
+// none) in the read direction. It serves single-arm plans.
+func (p *plan) pageSQL(backward bool, bound int64, limit int) (string, []any) {
+	var b strings.Builder
+	args := p.arms[0].sql(&b, nil, eventCols, boundOp(backward, bound), bound, backward, limit)
+	return b.String(), args
+}
+
+// positionsSQL reads up to limit matching positions of one arm past bound
+// from the arm's (covering) index.
+func (a *arm) positionsSQL(backward bool, bound int64, limit int) (string, []any) {
+	var b strings.Builder
+	args := a.sql(&b, nil, "position", boundOp(backward, bound), bound, backward, limit)
+	return b.String(), args
+}
+
+func boundOp(backward bool, bound int64) string {
+	switch {
+	case bound == 0:
+		return ""
+	case backward:
+		return "<"
+	}
+	return ">"
+}
+
+// existsSQL returns one row if the arm matches an event at or before bound
+// (atOrBefore) or at or after it.
+func (a *arm) existsSQL(atOrBefore bool, bound int64) (string, []any) {
+	op := ">="
+	if atOrBefore {
+		op = "<="
+	}
+	var b strings.Builder
+	args := a.sql(&b, nil, "1", op, bound, atOrBefore, 1)
+	return b.String(), args
+}
+
+const sqlEventsAt = `SELECT ` + eventCols + ` FROM events WHERE position IN (SELECT value FROM json_each(?))`
+
+// readUnion reads an OR of several filters: each arm reads at most limit
+// positions in order from its own index, the positions are merged and
+// deduplicated here, and the first limit rows are fetched by position. Every
+// statement is an ordered index range read; nothing reads past the page.
+func (s *Store) readUnion(ctx context.Context, p *plan, backward bool, bound int64, limit int) ([]evento.Event, error) {
+	var positions []int64
+	for i := range p.arms {
+		q, args := p.arms[i].positionsSQL(backward, bound, limit)
+		rows, err := s.query(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var pos int64
+			if err := rows.Scan(&pos); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			positions = append(positions, pos)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.Sort(positions)
+	positions = slices.Compact(positions)
+	if backward {
+		slices.Reverse(positions)
+	}
+	if len(positions) > limit {
+		positions = positions[:limit]
+	}
+	if len(positions) == 0 {
+		return []evento.Event{}, nil
+	}
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, pos := range positions {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(pos, 10))
+	}
+	b.WriteByte(']')
+	rows, err := s.query(ctx, sqlEventsAt, b.String())
+	if err != nil {
+		return nil, err
+	}
+	events, err := readEvents(rows, make([]evento.Event, 0, len(positions)))
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(events, func(a, b evento.Event) int {
+		if backward {
+			return b.Position.Compare(a.Position)
+		}
+		return a.Position.Compare(b.Position)
+	})
+	return events, nil
+}

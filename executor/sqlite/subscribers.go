@@ -1,0 +1,360 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/evento-go/evento"
+	"github.com/oklog/ulid/v2"
+)
+
+// leaseRow is a subscriber's lease columns.
+type leaseRow struct {
+	holder  string
+	token   int64
+	expires sql.NullInt64
+}
+
+// now returns the lease clock's time, truncated to microseconds as stored.
+func (s *Store) now() time.Time { return s.cfg.clock().UTC().Truncate(time.Microsecond) }
+
+func (w *writeConn) lease(ctx context.Context, key string, partition uint32) (leaseRow, bool, error) {
+	var r leaseRow
+	err := w.queryRow(ctx, `SELECT holder, token, lease_expires_at FROM subscribers WHERE key = ? AND partition = ?`,
+		[]any{blob(key), int64(partition)}, &r.holder, &r.token, &r.expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	return r, err == nil, err
+}
+
+// live reports whether the lease row is held at now.
+func (r *leaseRow) live(now time.Time) bool {
+	return r.holder != "" && r.expires.Valid && r.expires.Int64 > now.UnixMicro()
+}
+
+// current reports whether l is the lease the row records and it has not
+// expired at now.
+func (r *leaseRow) current(l evento.Lease, now time.Time) bool {
+	return r.holder == l.Holder && uint64(r.token) == l.Token && r.live(now)
+}
+
+// ClaimLease claims (key, partition) for holder for ttl. See
+// evento.SubscriberStore.
+func (s *Store) ClaimLease(ctx context.Context, key string, partition uint32, holder string, ttl time.Duration) (evento.Lease, error) {
+	if err := s.check(ctx); err != nil {
+		return evento.Lease{}, err
+	}
+	if holder == "" {
+		return evento.Lease{}, errors.New("sqlite executor: claim lease: empty holder")
+	}
+	if ttl <= 0 {
+		return evento.Lease{}, fmt.Errorf("sqlite executor: claim lease: ttl %v is not positive", ttl)
+	}
+	var out evento.Lease
+	err := s.writeTx(ctx, "claim lease", func(w *writeConn) error {
+		now := s.now()
+		r, found, err := w.lease(ctx, key, partition)
+		if err != nil {
+			return s.txErr("claim lease", err)
+		}
+		if found && r.live(now) && r.holder != holder {
+			return fmt.Errorf("sqlite executor: claim lease %q/%d: held by %q until %v: %w",
+				key, partition, r.holder, fromMicros(r.expires).Format(time.RFC3339Nano), evento.ErrLeaseHeld)
+		}
+		exp := now.Add(ttl)
+		token := r.token + 1
+		if found {
+			_, err = w.exec(ctx, `UPDATE subscribers SET holder = ?, token = ?, lease_expires_at = ?, updated_at = ? WHERE key = ? AND partition = ?`,
+				blob(holder), token, exp.UnixMicro(), now.UnixMicro(), blob(key), int64(partition))
+		} else {
+			_, err = w.exec(ctx, `INSERT INTO subscribers (key, partition, cursor, holder, token, lease_expires_at, lag_events, lag_time, last_error, updated_at)
+VALUES (?, ?, X'', ?, ?, ?, 0, 0, X'', ?)`,
+				blob(key), int64(partition), blob(holder), token, exp.UnixMicro(), now.UnixMicro())
+		}
+		if err != nil {
+			return s.txErr("claim lease", err)
+		}
+		out = evento.Lease{Key: key, Partition: partition, Holder: holder, Token: uint64(token), ExpiresAt: exp}
+		return nil
+	})
+	return out, err
+}
+
+func leaseLost(op string, l evento.Lease) error {
+	return fmt.Errorf("sqlite executor: %s %q/%d: lease of %q with token %d is not current: %w", op, l.Key, l.Partition, l.Holder, l.Token, evento.ErrLeaseLost)
+}
+
+// RenewLease extends a current lease by ttl from now.
+func (s *Store) RenewLease(ctx context.Context, l evento.Lease, ttl time.Duration) (evento.Lease, error) {
+	if err := s.check(ctx); err != nil {
+		return evento.Lease{}, err
+	}
+	if ttl <= 0 {
+		return evento.Lease{}, fmt.Errorf("sqlite executor: renew lease: ttl %v is not positive", ttl)
+	}
+	out := l
+	err := s.writeTx(ctx, "renew lease", func(w *writeConn) error {
+		now := s.now()
+		r, found, err := w.lease(ctx, l.Key, l.Partition)
+		if err != nil {
+			return s.txErr("renew lease", err)
+		}
+		if !found || !r.current(l, now) {
+			return leaseLost("renew lease", l)
+		}
+		exp := now.Add(ttl)
+		if _, err := w.exec(ctx, `UPDATE subscribers SET lease_expires_at = ?, updated_at = ? WHERE key = ? AND partition = ?`,
+			exp.UnixMicro(), now.UnixMicro(), blob(l.Key), int64(l.Partition)); err != nil {
+			return s.txErr("renew lease", err)
+		}
+		out.ExpiresAt = exp
+		return nil
+	})
+	return out, err
+}
+
+// ReleaseLease gives a current lease up.
+func (s *Store) ReleaseLease(ctx context.Context, l evento.Lease) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	return s.writeTx(ctx, "release lease", func(w *writeConn) error {
+		now := s.now()
+		r, found, err := w.lease(ctx, l.Key, l.Partition)
+		if err != nil {
+			return s.txErr("release lease", err)
+		}
+		if !found || !r.current(l, now) {
+			return leaseLost("release lease", l)
+		}
+		if _, err := w.exec(ctx, `UPDATE subscribers SET holder = X'', lease_expires_at = NULL, updated_at = ? WHERE key = ? AND partition = ?`,
+			now.UnixMicro(), blob(l.Key), int64(l.Partition)); err != nil {
+			return s.txErr("release lease", err)
+		}
+		return nil
+	})
+}
+
+// Acknowledge records a after checking l in the same transaction.
+func (s *Store) Acknowledge(ctx context.Context, l evento.Lease, a evento.Ack) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if a.Cursor != "" {
+		if _, _, err := evento.DecodeCursor(a.Cursor); err != nil {
+			return fmt.Errorf("sqlite executor: acknowledge: %w", err)
+		}
+	}
+	type parked struct {
+		meta []byte
+		p    *evento.ParkedEvent
+	}
+	parks := make([]parked, len(a.Park))
+	for i := range a.Park {
+		m, err := evento.EncodeMetadata(a.Park[i].Event.Metadata)
+		if err != nil {
+			return fmt.Errorf("sqlite executor: acknowledge: parked event %d: %w", i, err)
+		}
+		parks[i] = parked{meta: m, p: &a.Park[i]}
+	}
+	lagEvents := a.Lag.Events
+	if lagEvents > math.MaxInt64 {
+		lagEvents = math.MaxInt64
+	}
+	return s.writeTx(ctx, "acknowledge", func(w *writeConn) error {
+		now := s.now()
+		r, found, err := w.lease(ctx, l.Key, l.Partition)
+		if err != nil {
+			return s.txErr("acknowledge", err)
+		}
+		if !found || !r.current(l, now) {
+			return leaseLost("acknowledge", l)
+		}
+		if a.Cursor != "" {
+			_, err = w.exec(ctx, `UPDATE subscribers SET cursor = ?, lag_events = ?, lag_time = ?, last_error = ?, updated_at = ? WHERE key = ? AND partition = ?`,
+				blob(a.Cursor), int64(lagEvents), int64(a.Lag.Time), blob(a.LastError), now.UnixMicro(), blob(l.Key), int64(l.Partition))
+		} else {
+			_, err = w.exec(ctx, `UPDATE subscribers SET lag_events = ?, lag_time = ?, last_error = ?, updated_at = ? WHERE key = ? AND partition = ?`,
+				int64(lagEvents), int64(a.Lag.Time), blob(a.LastError), now.UnixMicro(), blob(l.Key), int64(l.Partition))
+		}
+		if err != nil {
+			return s.txErr("acknowledge", err)
+		}
+		for _, pk := range parks {
+			p := pk.p
+			key, part := p.Key, p.Partition
+			if key == "" {
+				key, part = l.Key, l.Partition
+			}
+			parkedAt := p.ParkedAt
+			if parkedAt.IsZero() {
+				parkedAt = now
+			}
+			e := &p.Event
+			if _, err := w.exec(ctx, `INSERT OR REPLACE INTO parked_events
+(key, partition, event_id, pos_tx, pos_seq, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, timestamp, error, attempts, parked_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				blob(key), int64(part), e.ID[:], int64(e.Position.Tx), int64(e.Position.Seq),
+				blob(e.AggregateType), blob(e.AggregateID), int64(e.Version), blob(e.Name), blob(e.RoutingKey),
+				e.Data, pk.meta, micros(e.Timestamp), blob(p.Error), int64(p.Attempts), micros(parkedAt)); err != nil {
+				return s.txErr("acknowledge: park", err)
+			}
+		}
+		return nil
+	})
+}
+
+const subscriberCols = `s.key, s.partition, s.cursor, s.holder, s.token, s.lease_expires_at, s.lag_events, s.lag_time, s.last_error, s.updated_at,
+(SELECT count(*) FROM parked_events p WHERE p.key = s.key AND p.partition = s.partition)`
+
+func scanSubscriber(sc interface{ Scan(...any) error }) (evento.SubscriberState, error) {
+	var st evento.SubscriberState
+	var part, token, lagEvents, lagTime int64
+	var expires, updated sql.NullInt64
+	var parked int64
+	if err := sc.Scan(&st.Key, &part, &st.Cursor, &st.Holder, &token, &expires, &lagEvents, &lagTime, &st.LastError, &updated, &parked); err != nil {
+		return st, err
+	}
+	st.Partition = uint32(part)
+	st.Token = uint64(token)
+	st.LeaseExpiresAt = fromMicros(expires)
+	st.Lag = evento.Lag{Events: uint64(lagEvents), Time: time.Duration(lagTime)}
+	st.UpdatedAt = fromMicros(updated)
+	st.Parked = int(parked)
+	return st, nil
+}
+
+// Subscriber returns one subscriber's state, or ErrNotFound.
+func (s *Store) Subscriber(ctx context.Context, key string, partition uint32) (evento.SubscriberState, error) {
+	if err := s.check(ctx); err != nil {
+		return evento.SubscriberState{}, err
+	}
+	st, err := s.stmt(ctx, `SELECT `+subscriberCols+` FROM subscribers s WHERE s.key = ? AND s.partition = ?`)
+	if err != nil {
+		return evento.SubscriberState{}, s.wrap("subscriber", err)
+	}
+	out, err := scanSubscriber(st.QueryRowContext(ctx, blob(key), int64(partition)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return evento.SubscriberState{}, fmt.Errorf("sqlite executor: subscriber %q/%d: %w", key, partition, evento.ErrNotFound)
+	}
+	if err != nil {
+		return evento.SubscriberState{}, s.wrap("subscriber", err)
+	}
+	return out, nil
+}
+
+// Subscribers returns every subscriber's state, ordered by key and
+// partition.
+func (s *Store) Subscribers(ctx context.Context) ([]evento.SubscriberState, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.query(ctx, `SELECT `+subscriberCols+` FROM subscribers s ORDER BY s.key, s.partition`)
+	if err != nil {
+		return nil, s.wrap("subscribers", err)
+	}
+	defer rows.Close()
+	out := []evento.SubscriberState{}
+	for rows.Next() {
+		st, err := scanSubscriber(rows)
+		if err != nil {
+			return nil, s.wrap("subscribers", err)
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("subscribers", err)
+	}
+	return out, nil
+}
+
+// ParkedEvents returns the parked events of a subscription key, in global
+// order.
+func (s *Store) ParkedEvents(ctx context.Context, key string) ([]evento.ParkedEvent, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.query(ctx, `SELECT key, partition, event_id, pos_tx, pos_seq, aggregate_type, aggregate_id, version, name, routing_key,
+data, metadata, timestamp, error, attempts, parked_at FROM parked_events WHERE key = ? ORDER BY pos_tx, pos_seq, partition`, blob(key))
+	if err != nil {
+		return nil, s.wrap("parked events", err)
+	}
+	defer rows.Close()
+	out := []evento.ParkedEvent{}
+	for rows.Next() {
+		var p evento.ParkedEvent
+		var part, tx, seq, version, attempts int64
+		var id, meta []byte
+		var ts, parkedAt sql.NullInt64
+		e := &p.Event
+		if err := rows.Scan(&p.Key, &part, &id, &tx, &seq, &e.AggregateType, &e.AggregateID, &version, &e.Name, &e.RoutingKey,
+			&e.Data, &meta, &ts, &p.Error, &attempts, &parkedAt); err != nil {
+			return nil, s.wrap("parked events", err)
+		}
+		copy(e.ID[:], id)
+		p.Partition = uint32(part)
+		e.Position = evento.Position{Tx: uint64(tx), Seq: uint64(seq)}
+		e.Version = uint64(version)
+		if e.Metadata, err = evento.DecodeMetadata(meta); err != nil {
+			return nil, s.wrap("parked events", err)
+		}
+		e.Timestamp = fromMicros(ts)
+		p.Attempts = int(attempts)
+		p.ParkedAt = fromMicros(parkedAt)
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("parked events", err)
+	}
+	return out, nil
+}
+
+// DeleteParked removes a parked event, or returns ErrNotFound.
+func (s *Store) DeleteParked(ctx context.Context, key string, partition uint32, eventID ulid.ULID) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	return s.writeTx(ctx, "delete parked", func(w *writeConn) error {
+		res, err := w.exec(ctx, `DELETE FROM parked_events WHERE key = ? AND partition = ? AND event_id = ?`, blob(key), int64(partition), eventID[:])
+		if err != nil {
+			return s.txErr("delete parked", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return s.txErr("delete parked", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("sqlite executor: parked event %s of %q/%d: %w", eventID, key, partition, evento.ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// ResetSubscriber sets a subscriber's cursor (creating the subscriber if
+// needed), revokes its lease and bumps its token, so the holder's next
+// acknowledgement fails with ErrLeaseLost.
+func (s *Store) ResetSubscriber(ctx context.Context, key string, partition uint32, cursor string) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if cursor != "" {
+		if _, _, err := evento.DecodeCursor(cursor); err != nil {
+			return fmt.Errorf("sqlite executor: reset subscriber: %w", err)
+		}
+	}
+	return s.writeTx(ctx, "reset subscriber", func(w *writeConn) error {
+		now := s.now()
+		if _, err := w.exec(ctx, `INSERT INTO subscribers (key, partition, cursor, holder, token, lease_expires_at, lag_events, lag_time, last_error, updated_at)
+VALUES (?1, ?2, ?3, X'', 1, NULL, 0, 0, X'', ?4)
+ON CONFLICT (key, partition) DO UPDATE SET cursor = ?3, holder = X'', token = token + 1, lease_expires_at = NULL, updated_at = ?4`,
+			blob(key), int64(partition), blob(cursor), now.UnixMicro()); err != nil {
+			return s.txErr("reset subscriber", err)
+		}
+		return nil
+	})
+}

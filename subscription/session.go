@@ -1,0 +1,463 @@
+package subscription
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/cursor"
+)
+
+// runner is what a worker and CatchUp share: the plan, the executor and the
+// holder id.
+type runner struct {
+	p       *plan
+	exec    evento.Executor
+	id      string
+	log     *slog.Logger
+	sig     Signals
+	crashed *atomic.Bool // test hook: a crashed worker neither acks nor releases
+}
+
+func newRunner(p *plan, exec evento.Executor, id string) *runner {
+	r := &runner{p: p, exec: exec, id: id, crashed: new(atomic.Bool)}
+	r.log = p.cfg.Logger.With(slog.String("subscription", p.cfg.Key), slog.String("worker", id))
+	if p.cfg.Signals != nil {
+		r.sig = *p.cfg.Signals
+	}
+	return r
+}
+
+// result is the outcome of dispatching one event.
+type result uint8
+
+const (
+	resDone result = iota // handled or skipped: advance
+	resPark               // parked: advance and record the parked event
+	resQuit               // stop, lease loss or hard stop interrupted it: do not advance
+	resFail               // retries exhausted under StopWorker
+)
+
+// session processes one partition while holding its lease.
+type session struct {
+	r       *runner
+	part    uint32
+	log     *slog.Logger
+	ctx     context.Context // cancelled on lease loss and on a hard stop
+	cancel  context.CancelCauseFunc
+	hctx    context.Context // ctx with the handler env
+	quit    <-chan struct{} // graceful stop of the worker; nil in CatchUp
+	leave   chan struct{}   // closed to release this partition (rebalance); nil in CatchUp
+	leaving atomic.Bool
+	wake    chan struct{} // notifications; nil in CatchUp
+	catchUp bool
+	timer   *time.Timer
+
+	leaseMu sync.Mutex
+	lease   evento.Lease
+	lost    atomic.Bool
+
+	cursor   string
+	pending  *evento.Event // last event processed and not yet acknowledged
+	pendingN int
+	parked   []evento.ParkedEvent
+	lastErr  string
+	errDirty bool
+	head     evento.Position
+	haveHead bool
+}
+
+func newSession(r *runner, parent context.Context, l evento.Lease, catchUp bool) *session {
+	s := &session{r: r, part: l.Partition, lease: l, catchUp: catchUp}
+	s.ctx, s.cancel = context.WithCancelCause(parent)
+	s.log = r.log.With(slog.Uint64("partition", uint64(l.Partition)))
+	s.hctx = withEnv(s.ctx, &env{exec: r.exec, values: r.p.values, key: r.p.cfg.Key, partition: l.Partition, worker: r.id})
+	if !catchUp {
+		s.leave = make(chan struct{})
+		s.wake = make(chan struct{}, 1)
+	}
+	return s
+}
+
+func (s *session) getLease() evento.Lease {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	return s.lease
+}
+
+func (s *session) setLease(l evento.Lease) {
+	s.leaseMu.Lock()
+	s.lease = l
+	s.leaseMu.Unlock()
+}
+
+// release asks the session to give its lease up at the next event boundary.
+func (s *session) release() {
+	if s.leave != nil && s.leaving.CompareAndSwap(false, true) {
+		close(s.leave)
+	}
+}
+
+// quitting reports whether a graceful stop or a release was requested.
+func (s *session) quitting() bool {
+	select {
+	case <-s.quit:
+		return true
+	case <-s.leave:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *session) markLost(err error) {
+	if s.lost.CompareAndSwap(false, true) {
+		s.cancel(err)
+		s.log.Warn("subscription: lease lost", slog.Any("error", err))
+		if f := s.r.sig.LeaseLost; f != nil {
+			f(s.r.p.cfg.Key, s.part, err)
+		}
+	}
+}
+
+// lostError is what CatchUp returns when it lost a lease.
+func (s *session) lostError() error {
+	return fmt.Errorf("subscription %q partition %d: %w", s.r.p.cfg.Key, s.part, evento.ErrLeaseLost)
+}
+
+// run processes the partition until a stop, a release, a lease loss or a
+// fatal error, then acknowledges what was handled, stops the heartbeat and
+// releases the lease. It returns fatal errors only (nil on a stop, a release
+// or, for a worker, a lease loss).
+func (s *session) run() error {
+	defer s.cancel(nil)
+	hbStop, hbDone := make(chan struct{}), make(chan struct{})
+	go s.heartbeat(hbStop, hbDone)
+
+	err := s.loop()
+
+	crashed := s.r.crashed.Load()
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), min(s.r.p.cfg.LeaseTTL, 5*time.Second))
+	defer cancel()
+	if !s.lost.Load() && !crashed {
+		if ferr := s.flush(cctx); ferr != nil && !s.lost.Load() {
+			s.log.Error("subscription: final acknowledgement failed", slog.Any("error", ferr))
+			if err == nil && s.catchUp {
+				err = ferr
+			}
+		}
+	}
+	close(hbStop)
+	<-hbDone
+	if !s.lost.Load() && !crashed {
+		if rerr := s.r.exec.ReleaseLease(cctx, s.getLease()); rerr != nil {
+			s.log.Warn("subscription: release lease failed", slog.Any("error", rerr))
+		} else if f := s.r.sig.LeaseReleased; f != nil {
+			f(s.r.p.cfg.Key, s.part)
+		}
+	}
+	if err == nil && s.catchUp && s.lost.Load() {
+		err = s.lostError()
+	}
+	return err
+}
+
+func (s *session) heartbeat(stop, done chan struct{}) {
+	defer close(done)
+	t := time.NewTicker(s.r.p.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		nl, err := s.r.exec.RenewLease(s.ctx, s.getLease(), s.r.p.cfg.LeaseTTL)
+		switch {
+		case err == nil:
+			s.setLease(nl)
+		case errors.Is(err, evento.ErrLeaseLost):
+			s.markLost(fmt.Errorf("subscription %q partition %d: renew: %w", s.r.p.cfg.Key, s.part, err))
+			return
+		case s.ctx.Err() != nil:
+			return
+		default:
+			s.log.Warn("subscription: lease renewal failed", slog.Any("error", err))
+		}
+	}
+}
+
+// fatal reports whether err ends the whole worker rather than one session.
+func fatal(err error) bool {
+	return errors.Is(err, ErrRetriesExhausted) || errors.Is(err, evento.ErrClosed) || errors.Is(err, evento.ErrInvalidCursor)
+}
+
+func (s *session) loop() error {
+	st, err := s.r.exec.Subscriber(s.ctx, s.r.p.cfg.Key, s.part)
+	if err != nil {
+		if s.ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("subscription %q partition %d: read subscriber: %w", s.r.p.cfg.Key, s.part, err)
+	}
+	s.cursor = st.Cursor
+	q := s.r.p.query
+	for {
+		if s.quitting() || s.ctx.Err() != nil {
+			return nil
+		}
+		q.Args = cursor.Forward(s.r.p.cfg.ChunkSize, s.cursor)
+		page, err := s.r.exec.Read(s.ctx, q)
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return nil
+			}
+			err = fmt.Errorf("subscription %q partition %d: read: %w", s.r.p.cfg.Key, s.part, err)
+			if s.catchUp || fatal(err) {
+				return err
+			}
+			s.log.Warn("subscription: read failed", slog.Any("error", err))
+			s.wait()
+			continue
+		}
+		s.haveHead = false
+		stop, err := s.chunk(page.Events)
+		if err != nil {
+			return err
+		}
+		if stop {
+			return nil
+		}
+		if err := s.flush(s.ctx); err != nil {
+			return s.ackFailed(err)
+		}
+		if page.PageInfo.HasNextPage && len(page.Events) > 0 {
+			continue
+		}
+		if s.catchUp {
+			return nil
+		}
+		s.wait()
+	}
+}
+
+// ackFailed turns an acknowledgement error into the session's outcome.
+func (s *session) ackFailed(err error) error {
+	if errors.Is(err, evento.ErrLeaseLost) {
+		s.markLost(err)
+		return nil
+	}
+	if s.ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// wait blocks until a notification, the poll interval, a stop, a release or
+// the end of the session.
+func (s *session) wait() {
+	if s.timer == nil {
+		s.timer = time.NewTimer(s.r.p.cfg.PollInterval)
+	} else {
+		s.timer.Reset(s.r.p.cfg.PollInterval)
+	}
+	select {
+	case <-s.wake:
+	case <-s.timer.C:
+	case <-s.quit:
+	case <-s.leave:
+	case <-s.ctx.Done():
+	}
+	s.timer.Stop()
+}
+
+// chunk dispatches one page of events. stop is true when the session must
+// end (stop, release, lease loss); err is a fatal error.
+func (s *session) chunk(events []evento.Event) (stop bool, err error) {
+	n := s.r.p.cfg.Partitions
+	perEvent := s.r.p.cfg.AckMode == AckPerEvent
+	for i := range events {
+		e := &events[i]
+		if s.quitting() || s.ctx.Err() != nil {
+			return true, nil
+		}
+		if n > 1 && PartitionOf(e.AggregateID, n) != s.part {
+			s.advance(e)
+			continue
+		}
+		res, herr := s.dispatch(e)
+		switch res {
+		case resDone:
+			s.advance(e)
+			s.lastErr = "" // the next acknowledgement clears the stored error
+			if perEvent {
+				if err := s.flush(s.ctx); err != nil {
+					return true, s.ackFailed(err)
+				}
+			}
+		case resPark:
+			s.advance(e)
+			if err := s.flush(s.ctx); err != nil {
+				return true, s.ackFailed(err)
+			}
+			if f := s.r.sig.Parked; f != nil {
+				f(s.r.p.cfg.Key, s.part, e.ID, herr)
+			}
+		case resQuit:
+			return true, nil
+		case resFail:
+			if err := s.flush(s.ctx); err != nil {
+				s.log.Error("subscription: acknowledgement before stopping failed", slog.Any("error", err))
+			}
+			return true, herr
+		}
+	}
+	return false, nil
+}
+
+func (s *session) advance(e *evento.Event) {
+	s.pending = e
+	s.pendingN++
+}
+
+func (s *session) setErr(err error) {
+	s.lastErr, s.errDirty = err.Error(), true
+}
+
+// dispatch runs e's handler with retries.
+func (s *session) dispatch(e *evento.Event) (result, error) {
+	h, skip := s.r.p.lookup(e)
+	if skip {
+		return resDone, nil
+	}
+	if h == nil {
+		if !s.r.p.cfg.SafetyCheck {
+			return resDone, nil
+		}
+		return s.exhausted(e, fmt.Errorf("%w: %s %q (aggregate %s)", ErrNoHandler, e.AggregateType, e.Name, e.AggregateID), 1)
+	}
+	pol := &s.r.p.cfg.Retry
+	for attempt := 1; ; attempt++ {
+		err := s.call(h, e, attempt)
+		if err == nil {
+			return resDone, nil
+		}
+		if s.ctx.Err() != nil {
+			return resQuit, nil
+		}
+		if attempt >= pol.MaxAttempts {
+			return s.exhausted(e, err, attempt)
+		}
+		delay := pol.Delay(attempt)
+		if pol.Jitter > 0 {
+			delay -= time.Duration(rand.Float64() * pol.Jitter * float64(delay))
+		}
+		s.log.Warn("subscription: handler failed, retrying",
+			slog.String("event", e.ID.String()), slog.String("type", e.AggregateType), slog.String("name", e.Name),
+			slog.Int("attempt", attempt), slog.Duration("delay", delay), slog.Any("error", err))
+		if f := s.r.sig.Retrying; f != nil {
+			f(s.r.p.cfg.Key, s.part, e.ID, attempt, delay, err)
+		}
+		if !s.sleep(delay) {
+			s.setErr(err)
+			return resQuit, nil
+		}
+	}
+}
+
+// exhausted applies the ExhaustedPolicy to an event that failed attempts
+// times with err.
+func (s *session) exhausted(e *evento.Event, err error, attempts int) (result, error) {
+	s.setErr(err)
+	attrs := []any{slog.String("event", e.ID.String()), slog.String("type", e.AggregateType), slog.String("name", e.Name),
+		slog.Int("attempt", attempts), slog.Any("error", err)}
+	if s.r.p.cfg.OnExhausted == ParkEvent {
+		s.log.Error("subscription: handler failed, parking the event", attrs...)
+		s.parked = append(s.parked, evento.ParkedEvent{
+			Key: s.r.p.cfg.Key, Partition: s.part, Event: *e, Error: err.Error(), Attempts: attempts, ParkedAt: time.Now().UTC(),
+		})
+		return resPark, err
+	}
+	s.log.Error("subscription: handler failed, stopping the worker", attrs...)
+	return resFail, fmt.Errorf("subscription %q partition %d: event %s (%s/%s v%d %s): %w after %d attempts: %w",
+		s.r.p.cfg.Key, s.part, e.ID, e.AggregateType, e.AggregateID, e.Version, e.Name, ErrRetriesExhausted, attempts, err)
+}
+
+// sleep waits d; false means it was interrupted by a stop, a release or the
+// end of the session.
+func (s *session) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.quit:
+	case <-s.leave:
+	case <-s.ctx.Done():
+	}
+	return false
+}
+
+// call runs h, turning a panic into an error.
+func (s *session) call(h HandlerFunc, e *evento.Event, attempt int) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("subscription: handler panicked",
+				slog.String("event", e.ID.String()), slog.String("type", e.AggregateType), slog.String("name", e.Name),
+				slog.Int("attempt", attempt), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
+			err = fmt.Errorf("%w: %v", ErrHandlerPanic, r)
+		}
+	}()
+	return h(s.hctx, e)
+}
+
+// flush acknowledges the pending progress, parked events and last error.
+func (s *session) flush(ctx context.Context) error {
+	if s.pending == nil && len(s.parked) == 0 && !s.errDirty {
+		return nil
+	}
+	a := evento.Ack{LastError: s.lastErr, Park: s.parked}
+	if s.pending != nil {
+		a.Cursor = s.pending.Cursor()
+		if !s.haveHead {
+			h, err := s.r.exec.Head(ctx)
+			if err == nil {
+				s.head, s.haveHead = h, true
+			} else {
+				s.log.Debug("subscription: head for lag failed", slog.Any("error", err))
+			}
+		}
+		a.Lag = evento.Lag{Events: lagEvents(s.head, s.pending.Position), Time: max(time.Since(s.pending.Timestamp), 0)}
+	}
+	if err := s.r.exec.Acknowledge(ctx, s.getLease(), a); err != nil {
+		return fmt.Errorf("subscription %q partition %d: acknowledge: %w", s.r.p.cfg.Key, s.part, err)
+	}
+	n := s.pendingN
+	if a.Cursor != "" {
+		s.cursor = a.Cursor
+	}
+	s.pending, s.pendingN, s.parked, s.errDirty = nil, 0, nil, false
+	if f := s.r.sig.ChunkAcked; f != nil {
+		f(s.r.p.cfg.Key, s.part, s.cursor, n)
+	}
+	return nil
+}
+
+// lagEvents approximates the number of events between pos and head from
+// their sequence numbers: exact for single-sequence backends (Tx == 0),
+// an estimate otherwise.
+func lagEvents(head, pos evento.Position) uint64 {
+	if head.Compare(pos) <= 0 || head.Seq < pos.Seq {
+		return 0
+	}
+	return head.Seq - pos.Seq
+}

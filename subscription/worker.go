@@ -1,0 +1,417 @@
+package subscription
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/evento-go/evento"
+)
+
+// Worker is a running subscription, started by Subscription.Start. It claims
+// the partitions' leases, processes events in the background and stops with
+// Stop. Its methods are safe for concurrent use.
+type Worker struct {
+	r        *runner
+	quit     chan struct{}
+	quitOnce sync.Once
+	hardCtx  context.Context
+	hard     context.CancelFunc
+	done     chan struct{}
+
+	mu  sync.Mutex
+	err error
+
+	wakeMu sync.Mutex
+	wakes  map[*session]struct{}
+}
+
+// Start validates the subscription and starts a worker on exec in the
+// background. It returns at once; the worker waits StartDelay, claims the
+// leases of the partitions it can and processes their events until Stop.
+//
+// ctx bounds the worker's whole life: cancelling it stops the worker at once
+// (handlers see their context cancelled); what was handled is still
+// acknowledged and the leases released. Use Stop for a graceful stop.
+func (s *Subscription) Start(ctx context.Context, exec evento.Executor) (*Worker, error) {
+	p, err := s.plan()
+	if err != nil {
+		return nil, err
+	}
+	if exec == nil {
+		return nil, fmt.Errorf("subscription %q: nil executor: %w", p.cfg.Key, ErrInvalidConfig)
+	}
+	id := p.cfg.WorkerID
+	if id == "" {
+		id = newWorkerID()
+	}
+	w := &Worker{
+		r:     newRunner(p, exec, id),
+		quit:  make(chan struct{}),
+		done:  make(chan struct{}),
+		wakes: map[*session]struct{}{},
+	}
+	w.hardCtx, w.hard = context.WithCancel(ctx)
+	go w.run()
+	return w, nil
+}
+
+func newWorkerID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "worker"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// ID returns the worker's lease holder id.
+func (w *Worker) ID() string { return w.r.id }
+
+// Done is closed when the worker has stopped: after Stop, after its context
+// was cancelled, or by itself after a fatal error (see Err).
+func (w *Worker) Done() <-chan struct{} { return w.done }
+
+// Err returns the error that stopped the worker by itself (an event whose
+// retries were exhausted under StopWorker, a closed executor, a corrupt
+// cursor), or nil.
+func (w *Worker) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+func (w *Worker) setErr(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
+	}
+	w.mu.Unlock()
+}
+
+// Stop stops the worker gracefully: each partition finishes its in-flight
+// event (a retry backoff is cut short, leaving that event for later),
+// acknowledges what it handled and releases its lease. Stop returns when
+// every goroutine of the worker has ended, with Err's error. If ctx ends
+// first, Stop cancels the handlers' contexts, waits for them to return and
+// returns ctx's error too; handlers must honour their context.
+func (w *Worker) Stop(ctx context.Context) error {
+	w.quitOnce.Do(func() { close(w.quit) })
+	select {
+	case <-w.done:
+		return w.Err()
+	case <-ctx.Done():
+		w.hard()
+		<-w.done
+		return errors.Join(fmt.Errorf("subscription %q: stop: %w", w.r.p.cfg.Key, ctx.Err()), w.Err())
+	}
+}
+
+// crash stops the worker as if its process died: nothing more is
+// acknowledged and no lease is released. Tests use it.
+func (w *Worker) crash() {
+	w.r.crashed.Store(true)
+	w.quitOnce.Do(func() { close(w.quit) })
+	w.hard()
+	<-w.done
+}
+
+type ended struct {
+	s   *session
+	err error
+}
+
+func (w *Worker) run() {
+	defer close(w.done)
+	defer w.hard()
+	cfg := &w.r.p.cfg
+	active := map[uint32]*session{}
+	endedCh := make(chan ended, cfg.Partitions)
+
+	nctx, ncancel := context.WithCancel(w.hardCtx)
+	notifyDone := make(chan struct{})
+	go w.notifyLoop(nctx, notifyDone)
+	defer func() {
+		ncancel()
+		<-notifyDone
+		if f := w.r.sig.Stopped; f != nil {
+			f(w.Err())
+		}
+	}()
+
+	if cfg.StartDelay > 0 {
+		t := time.NewTimer(cfg.StartDelay)
+		select {
+		case <-t.C:
+		case <-w.quit:
+		case <-w.hardCtx.Done():
+		}
+		t.Stop()
+	}
+	tick := time.NewTicker(cfg.ClaimInterval)
+	defer tick.Stop()
+	onEnded := func(e ended) {
+		delete(active, e.s.part)
+		w.wakeMu.Lock()
+		delete(w.wakes, e.s)
+		w.wakeMu.Unlock()
+		if e.err == nil {
+			return
+		}
+		if fatal(e.err) {
+			w.setErr(e.err)
+			w.quitOnce.Do(func() { close(w.quit) })
+			return
+		}
+		w.r.log.Warn("subscription: partition stopped, will claim it again", slog.Uint64("partition", uint64(e.s.part)), slog.Any("error", e.err))
+	}
+	w.claimRound(active, endedCh)
+loop:
+	for {
+		select {
+		case <-w.quit:
+			break loop
+		case <-w.hardCtx.Done():
+			break loop
+		case e := <-endedCh:
+			onEnded(e)
+		case <-tick.C:
+			w.claimRound(active, endedCh)
+		}
+	}
+	for len(active) > 0 {
+		onEnded(<-endedCh)
+	}
+}
+
+// notifyLoop fans the executor's commit notifications out to the sessions.
+func (w *Worker) notifyLoop(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	ch := w.r.exec.Notify(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+			w.wakeMu.Lock()
+			for s := range w.wakes {
+				select {
+				case s.wake <- struct{}{}:
+				default:
+				}
+			}
+			w.wakeMu.Unlock()
+		}
+	}
+}
+
+func (w *Worker) stopping() bool {
+	select {
+	case <-w.quit:
+		return true
+	case <-w.hardCtx.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// claimRound claims free partitions up to the worker's limit and releases
+// partitions above its fair share.
+func (w *Worker) claimRound(active map[uint32]*session, endedCh chan ended) {
+	if w.stopping() {
+		return
+	}
+	cfg := &w.r.p.cfg
+	n := cfg.Partitions
+	limit := n
+	if cfg.MaxClaims > 0 {
+		limit = min(limit, cfg.MaxClaims)
+	}
+	if n > 1 {
+		limit = min(limit, w.fairShare())
+	}
+	// Release extras, highest partitions first.
+	holding := 0
+	parts := make([]uint32, 0, len(active))
+	for p, s := range active {
+		if !s.leaving.Load() {
+			holding++
+			parts = append(parts, p)
+		}
+	}
+	if holding > limit {
+		slices.Sort(parts)
+		for _, p := range parts[limit:] {
+			w.r.log.Info("subscription: releasing partition above fair share", slog.Uint64("partition", uint64(p)), slog.Int("share", limit))
+			active[p].release()
+		}
+		return
+	}
+	offset := int(PartitionOf(w.r.id, n))
+	for i := 0; i < n && len(active) < limit; i++ {
+		if w.stopping() {
+			return
+		}
+		part := uint32((offset + i) % n)
+		if active[part] != nil {
+			continue
+		}
+		l, err := w.r.exec.ClaimLease(w.hardCtx, cfg.Key, part, w.r.id, cfg.LeaseTTL)
+		if err != nil {
+			switch {
+			case errors.Is(err, evento.ErrLeaseHeld), w.hardCtx.Err() != nil:
+			case errors.Is(err, evento.ErrClosed):
+				w.setErr(fmt.Errorf("subscription %q: claim partition %d: %w", cfg.Key, part, err))
+				w.quitOnce.Do(func() { close(w.quit) })
+				return
+			default:
+				w.r.log.Warn("subscription: claim failed", slog.Uint64("partition", uint64(part)), slog.Any("error", err))
+			}
+			continue
+		}
+		w.r.log.Debug("subscription: lease gained", slog.Uint64("partition", uint64(part)), slog.Uint64("token", l.Token))
+		if f := w.r.sig.LeaseGained; f != nil {
+			f(l)
+		}
+		s := newSession(w.r, w.hardCtx, l, false)
+		s.quit = w.quit
+		active[part] = s
+		w.wakeMu.Lock()
+		w.wakes[s] = struct{}{}
+		w.wakeMu.Unlock()
+		go func() { endedCh <- ended{s: s, err: s.run()} }()
+	}
+}
+
+// fairShare returns ceil(partitions / live holders), counting this worker
+// and every other holder of a live lease on the key. A worker that holds no
+// lease is invisible, so the share only shrinks once workers hold something;
+// MaxClaims spreads partitions up front.
+func (w *Worker) fairShare() int {
+	n := w.r.p.cfg.Partitions
+	subs, err := w.r.exec.Subscribers(w.hardCtx)
+	if err != nil {
+		return n
+	}
+	now := time.Now()
+	holders := map[string]bool{w.r.id: true}
+	for _, s := range subs {
+		if s.Key == w.r.p.cfg.Key && s.Holder != "" && s.LeaseExpiresAt.After(now) && int(s.Partition) < n {
+			holders[s.Holder] = true
+		}
+	}
+	return (n + len(holders) - 1) / len(holders)
+}
+
+// CatchUp processes every pending event of every partition in the calling
+// goroutine and returns: for tests, command-line tools and batch jobs. It
+// claims each partition's lease in turn (a partition held by a running
+// worker gives an error wrapping evento.ErrLeaseHeld), reads until the last
+// page, acknowledges and releases the lease. Handler failures follow the
+// retry and exhausted policies; under StopWorker the error is returned.
+func (s *Subscription) CatchUp(ctx context.Context, exec evento.Executor) error {
+	p, err := s.plan()
+	if err != nil {
+		return err
+	}
+	if exec == nil {
+		return fmt.Errorf("subscription %q: nil executor: %w", p.cfg.Key, ErrInvalidConfig)
+	}
+	id := p.cfg.WorkerID
+	if id == "" {
+		id = newWorkerID()
+	}
+	r := newRunner(p, exec, id)
+	for part := range uint32(p.cfg.Partitions) {
+		l, err := exec.ClaimLease(ctx, p.cfg.Key, part, id, p.cfg.LeaseTTL)
+		if err != nil {
+			return fmt.Errorf("subscription %q: claim partition %d: %w", p.cfg.Key, part, err)
+		}
+		if f := r.sig.LeaseGained; f != nil {
+			f(l)
+		}
+		if err := newSession(r, ctx, l, true).run(); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("subscription %q: catch-up: %w", p.cfg.Key, err)
+		}
+	}
+	return nil
+}
+
+// Replay runs the subscription's handlers on its parked events (all
+// partitions, in global order), once each, and deletes those that succeed.
+// It returns the number replayed and the failures joined; a failed event
+// stays parked. Replay takes no lease: do not run two at once on one key.
+func (s *Subscription) Replay(ctx context.Context, exec evento.Executor) (int, error) {
+	p, err := s.plan()
+	if err != nil {
+		return 0, err
+	}
+	parked, err := exec.ParkedEvents(ctx, p.cfg.Key)
+	if err != nil {
+		return 0, fmt.Errorf("subscription %q: list parked events: %w", p.cfg.Key, err)
+	}
+	r := newRunner(p, exec, "")
+	var errs []error
+	n := 0
+	for i := range parked {
+		pe := &parked[i]
+		e := &pe.Event
+		sess := &session{r: r, part: pe.Partition, log: r.log.With(slog.Uint64("partition", uint64(pe.Partition)))}
+		sess.hctx = withEnv(ctx, &env{exec: exec, values: p.values, key: p.cfg.Key, partition: pe.Partition})
+		h, skip := p.lookup(e)
+		if !skip && h == nil && p.cfg.SafetyCheck {
+			errs = append(errs, fmt.Errorf("subscription %q: replay event %s: %w: %s %q", p.cfg.Key, e.ID, ErrNoHandler, e.AggregateType, e.Name))
+			continue
+		}
+		if !skip && h != nil {
+			if err := sess.call(h, e, pe.Attempts+1); err != nil {
+				if ctx.Err() != nil {
+					return n, errors.Join(append(errs, fmt.Errorf("subscription %q: replay: %w", p.cfg.Key, ctx.Err()))...)
+				}
+				errs = append(errs, fmt.Errorf("subscription %q: replay event %s (%s/%s %s): %w", p.cfg.Key, e.ID, e.AggregateType, e.AggregateID, e.Name, err))
+				continue
+			}
+		}
+		if err := exec.DeleteParked(ctx, p.cfg.Key, pe.Partition, e.ID); err != nil {
+			errs = append(errs, fmt.Errorf("subscription %q: delete parked event %s: %w", p.cfg.Key, e.ID, err))
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// Status returns the stored state of every subscriber (each key and
+// partition: cursor, lease holder and expiry, lag, last error, parked
+// count), or only those of the given keys, for the CLI and health checks.
+func Status(ctx context.Context, exec evento.Executor, keys ...string) ([]evento.SubscriberState, error) {
+	subs, err := exec.Subscribers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("subscription: status: %w", err)
+	}
+	if len(keys) == 0 {
+		return subs, nil
+	}
+	out := subs[:0]
+	for _, s := range subs {
+		if slices.Contains(keys, s.Key) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
