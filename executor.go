@@ -60,8 +60,11 @@ type EventStore interface {
 	// first aggregate that does not.
 	//
 	// On success Write sets ID, Timestamp and Position on each element of
-	// events; on failure those fields are unspecified. Positions and IDs
-	// increase with commit order.
+	// events; on failure those fields are unspecified. Positions follow
+	// commit order: a Write that returned before another started has the
+	// smaller positions, on every executor over the same store. IDs are
+	// unique ULIDs; they increase the same way for writes through one
+	// executor, but the global order is Position's, not the IDs'.
 	Write(ctx context.Context, events []Event) error
 
 	// Read returns one page of the events matching q in global order. The
