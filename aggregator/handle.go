@@ -62,9 +62,6 @@ func Handle[A Aggregate](ctx context.Context, store Store, id string, newAgg fun
 		if err != nil && !errors.Is(err, evento.ErrNotFound) {
 			return err
 		}
-		if errors.Is(err, evento.ErrNotFound) && v != 0 {
-			return err
-		}
 		res.State, res.Version = agg, v
 		data, err := decide(agg)
 		if err != nil {

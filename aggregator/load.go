@@ -29,7 +29,9 @@ type Store interface {
 //
 // When agg declares a revision (Revisioned, or WithRevision) and is a
 // pointer, Load starts from the newest snapshot of that revision and
-// replays only the later events. A snapshot that does not decode, whose
+// replays only the later events. The snapshot replaces the whole value agg
+// points to (see snapshot.Decode): state must live in the fields msgpack
+// encodes, and unexported fields start from zero. A snapshot that does not decode, whose
 // version is past the stored events, or whose cursor names another event
 // than the one stored at its version, is ignored with a warning on the
 // logger and the aggregate is replayed in full.
@@ -40,8 +42,9 @@ type Store interface {
 // encode and one write at most once per Every replayed events; no goroutine
 // outlives the call. A failed save is logged and does not fail the load.
 //
-// Load reads Chunk events at a time, so memory stays bounded for long
-// histories. Events committed while Load runs may or may not be included;
+// Load reads events in chunks, starting at 64 and doubling up to WithChunk
+// (DefaultChunk), so memory stays bounded for long histories and short
+// ones are read in one small call. Events committed while Load runs may or may not be included;
 // the returned version always matches the state.
 func Load(ctx context.Context, store Store, id string, agg Aggregate, opts ...Option) (uint64, error) {
 	o := buildOptions(opts)
@@ -233,6 +236,7 @@ func (o *options) fromSnapshot(ctx context.Context, r *replayer, rev string) (bo
 	}
 	// Read from the snapshot's own event: it must exist and be the event
 	// the snapshot claims to cover.
+	want := r.limit(s.Version - 1)
 	first, err := r.read(ctx, s.Version-1)
 	if err != nil {
 		return false, err
@@ -260,7 +264,7 @@ func (o *options) fromSnapshot(ctx context.Context, r *replayer, rev string) (bo
 	r.last = first[0]
 	r.pending = first[1:]
 	r.hasPending = true
-	r.pendingFull = len(first) == r.limit(s.Version-1)
+	r.pendingFull = len(first) == want
 	return true, nil
 }
 
@@ -280,11 +284,20 @@ type replayer struct {
 	pending     []evento.Event // already read, not yet applied
 	hasPending  bool           // pending holds the first chunk to apply
 	pendingFull bool           // the read that gave pending was full
+	reads       int            // ReadAggregate calls made
 }
+
+// firstChunk is the size of a load's first read. Most aggregates are
+// short, and backends may size their buffers by the limit asked for, so
+// reads start small and double up to the chunk size.
+const firstChunk = 64
 
 // limit is the read size after version v.
 func (r *replayer) limit(v uint64) int {
 	n := r.chunk
+	if r.reads < 8 {
+		n = min(n, firstChunk<<r.reads)
+	}
 	if r.target != 0 && r.target-v < uint64(n) {
 		n = int(r.target - v)
 	}
@@ -293,6 +306,7 @@ func (r *replayer) limit(v uint64) int {
 
 func (r *replayer) read(ctx context.Context, after uint64) ([]evento.Event, error) {
 	evs, err := r.store.ReadAggregate(ctx, r.typ, r.id, after, r.limit(after))
+	r.reads++
 	if err != nil {
 		return nil, fmt.Errorf("aggregator: read %s/%q after v%d: %w", r.typ, r.id, after, err)
 	}
@@ -309,10 +323,11 @@ func (r *replayer) run(ctx context.Context) error {
 				return nil
 			}
 			var err error
+			want := r.limit(r.version)
 			if evs, err = r.read(ctx, r.version); err != nil {
 				return err
 			}
-			full = len(evs) == r.limit(r.version)
+			full = len(evs) == want
 		}
 		started = false
 		for i := range evs {

@@ -230,7 +230,10 @@ func TestRevisionChangeIgnoresOldSnapshots(t *testing.T) {
 }
 
 func TestRebuildSnapshots(t *testing.T) {
-	s := newPebble(t)
+	eachBackend(t, testRebuildSnapshots)
+}
+
+func testRebuildSnapshots(t *testing.T, s aggregator.Store) {
 	ctx := context.Background()
 	const n = 12
 	ids := map[string][]aggregator.EventData{}
@@ -290,4 +293,34 @@ func TestRebuildSnapshots(t *testing.T) {
 	if _, err := aggregator.RebuildSnapshots(ctx, s, newCounter, aggregator.WithRevision("")); err == nil {
 		t.Fatal("RebuildSnapshots without a revision succeeded")
 	}
+}
+
+func TestPolicyKeepPrunes(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s aggregator.Store) {
+		ctx := context.Background()
+		id, _ := commitOneByOne(t, s, adds(3))
+		if err := aggregator.SaveSnapshot(ctx, s, id, &counter{}, 1, aggregator.WithRevision("old")); err != nil {
+			t.Fatal(err)
+		}
+		keep := aggregator.WithPolicy(snapshot.Policy{Every: 1, Keep: 1})
+		for v := uint64(3); v <= 5; v++ {
+			if v > 3 {
+				if _, err := aggregator.Append(counterType, id, v-1).Event(Added{N: 1}).Commit(ctx, s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got, err := aggregator.Load(ctx, s, id, newCounter(), keep); err != nil || got != v {
+				t.Fatalf("Load = v%d, %v", got, err)
+			}
+		}
+		if snap, err := s.LoadSnapshot(ctx, counterType, "r1", id, 0); err != nil || snap.Version != 5 {
+			t.Fatalf("newest snapshot v%d, %v; want v5", snap.Version, err)
+		}
+		if _, err := s.LoadSnapshot(ctx, counterType, "r1", id, 4); !errors.Is(err, evento.ErrNotFound) {
+			t.Fatalf("older snapshot kept past Keep=1: %v", err)
+		}
+		if _, err := s.LoadSnapshot(ctx, counterType, "old", id, 0); !errors.Is(err, evento.ErrNotFound) {
+			t.Fatalf("snapshot of another revision kept: %v", err)
+		}
+	})
 }

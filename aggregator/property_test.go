@@ -66,7 +66,7 @@ func TestPropertySnapshotsEqualReplay(t *testing.T) {
 			var events []evento.Event
 			for i := 0; i < n; {
 				k := min(n-i, 1+rng.IntN(5))
-				if _, err := b.Events(data[i : i+k]...).Commit(ctx, s); err != nil {
+				if _, err := b.Events(data[i:i+k]...).Commit(ctx, s); err != nil {
 					t.Fatal(err)
 				}
 				events = append(events, b.Committed()...)
@@ -164,7 +164,7 @@ func TestLoadRacingCommits(t *testing.T) {
 			defer close(done)
 			for i := 0; i < n; {
 				k := min(n-i, 1+i%3)
-				if _, err := b.Events(data[i : i+k]...).Commit(ctx, s); err != nil {
+				if _, err := b.Events(data[i:i+k]...).Commit(ctx, s); err != nil {
 					t.Errorf("commit: %v", err)
 					return
 				}

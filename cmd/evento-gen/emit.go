@@ -584,8 +584,9 @@ func (m *model) usedTypes(t types.Type, used map[*types.TypeName]bool) {
 
 type writer interface{ Write([]byte) (int, error) }
 
-// hashNode writes the tokens of n's source text to h, skipping comments
-// and the semicolons Go inserts at line ends.
+// hashNode writes the tokens of n's source text to h, skipping comments.
+// Semicolons, written or inserted at line ends, count the same, and not at
+// all before a closing bracket, so one-line and multi-line forms agree.
 func (m *model) hashNode(h writer, n ast.Node) {
 	start, end := m.fset.Position(n.Pos()), m.fset.Position(n.End())
 	src := m.src[start.Filename]
@@ -596,14 +597,20 @@ func (m *model) hashNode(h writer, n ast.Node) {
 	fs := token.NewFileSet()
 	var s scanner.Scanner
 	s.Init(fs.AddFile("", -1, len(text)), text, nil, 0)
+	semi := false
 	for {
 		_, tok, lit := s.Scan()
 		if tok == token.EOF {
 			break
 		}
-		if tok == token.SEMICOLON && lit == "\n" {
+		if tok == token.SEMICOLON {
+			semi = true
 			continue
 		}
+		if semi && tok != token.RBRACE && tok != token.RPAREN {
+			fmt.Fprint(h, "; ")
+		}
+		semi = false
 		if lit == "" {
 			lit = tok.String()
 		}

@@ -179,6 +179,7 @@ func TestSnapshotRevision(t *testing.T) {
 	// Comments and layout do not count.
 	edit(t, dir, "\ta.Balance += e.Amount\n", "\n\t// Add it.\n\ta.Balance  +=  e.Amount  // the amount\n\n")
 	edit(t, dir, "// MoneyDeposited adds money.", "// MoneyDeposited adds money to the account.")
+	edit(t, dir, "func (a *Account) ApplyAccountClosed(*AccountClosed) { a.Closed = true }", "func (a *Account) ApplyAccountClosed(*AccountClosed) {\n\ta.Closed = true;\n}")
 	if rev := revisionOf(t, dir); rev != base {
 		t.Errorf("comment and whitespace changed the revision: %s -> %s", base, rev)
 	}

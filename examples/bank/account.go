@@ -8,13 +8,15 @@ import (
 	"github.com/evento-go/evento/aggregator"
 )
 
+//go:generate go run github.com/evento-go/evento/cmd/evento-gen
+
 // AccountType is the aggregate type of bank accounts.
-const AccountType = "bank/Account"
+const AccountType = AccountAggregateType
 
 // Account is a bank account, rebuilt from its events. Amounts are in cents.
 // Its exported fields are its whole state, which snapshots record.
 //
-//evento:aggregate
+//evento:aggregate bank/Account
 type Account struct {
 	ID             string
 	Owner          string
@@ -48,6 +50,7 @@ type InsufficientFundsError struct {
 	OverdraftLimit int64
 }
 
+// Error describes the refused debit.
 func (e *InsufficientFundsError) Error() string {
 	return fmt.Sprintf("bank: insufficient funds on %s: balance %s, amount %s, overdraft limit %s",
 		e.AccountID, money(e.Balance), money(e.Amount), money(e.OverdraftLimit))
@@ -102,74 +105,26 @@ func (a *Account) canDebit(amount int64) error {
 	return nil
 }
 
-// Apply methods: how each event changes the state. They never fail.
+// Apply methods: how each event changes the state. Each takes its event's
+// payload, and the stored event when it needs it (evento-gen's convention);
+// they never fail.
 
 // ApplyAccountOpened applies AccountOpened.
-func (a *Account) ApplyAccountOpened(e *evento.Event, d AccountOpened) {
+func (a *Account) ApplyAccountOpened(d *AccountOpened, e *evento.Event) {
 	a.ID, a.Owner, a.OverdraftLimit, a.Open = e.AggregateID, d.Owner, d.OverdraftLimit, true
 }
 
 // ApplyMoneyDeposited applies MoneyDeposited.
-func (a *Account) ApplyMoneyDeposited(_ *evento.Event, d MoneyDeposited) { a.Balance += d.Amount }
+func (a *Account) ApplyMoneyDeposited(d *MoneyDeposited) { a.Balance += d.Amount }
 
 // ApplyMoneyWithdrawn applies MoneyWithdrawn.
-func (a *Account) ApplyMoneyWithdrawn(_ *evento.Event, d MoneyWithdrawn) { a.Balance -= d.Amount }
+func (a *Account) ApplyMoneyWithdrawn(d *MoneyWithdrawn) { a.Balance -= d.Amount }
 
 // ApplyTransferSent applies TransferSent.
-func (a *Account) ApplyTransferSent(_ *evento.Event, d TransferSent) { a.Balance -= d.Amount }
+func (a *Account) ApplyTransferSent(d *TransferSent) { a.Balance -= d.Amount }
 
 // ApplyTransferReceived applies TransferReceived.
-func (a *Account) ApplyTransferReceived(_ *evento.Event, d TransferReceived) { a.Balance += d.Amount }
-
-// Hand-written glue, until evento-gen generates it from the //evento:aggregate
-// marker and the Apply methods above.
-
-// AggregateType implements aggregator.Aggregate.
-func (*Account) AggregateType() string { return AccountType }
-
-// SnapshotRevision implements aggregator.Revisioned. Change it whenever an
-// Apply method changes, so that older snapshots are ignored.
-func (*Account) SnapshotRevision() string { return "1" }
-
-// ApplyEvent implements aggregator.Aggregate: it decodes the payload by
-// event name and calls the matching Apply method.
-func (a *Account) ApplyEvent(e *evento.Event) error {
-	switch e.Name {
-	case "AccountOpened":
-		var d AccountOpened
-		if err := e.Decode(&d); err != nil {
-			return err
-		}
-		a.ApplyAccountOpened(e, d)
-	case "MoneyDeposited":
-		var d MoneyDeposited
-		if err := e.Decode(&d); err != nil {
-			return err
-		}
-		a.ApplyMoneyDeposited(e, d)
-	case "MoneyWithdrawn":
-		var d MoneyWithdrawn
-		if err := e.Decode(&d); err != nil {
-			return err
-		}
-		a.ApplyMoneyWithdrawn(e, d)
-	case "TransferSent":
-		var d TransferSent
-		if err := e.Decode(&d); err != nil {
-			return err
-		}
-		a.ApplyTransferSent(e, d)
-	case "TransferReceived":
-		var d TransferReceived
-		if err := e.Decode(&d); err != nil {
-			return err
-		}
-		a.ApplyTransferReceived(e, d)
-	default:
-		return fmt.Errorf("bank: account event %q: %w", e.Name, aggregator.ErrUnknownEvent)
-	}
-	return nil
-}
+func (a *Account) ApplyTransferReceived(d *TransferReceived) { a.Balance += d.Amount }
 
 func money(cents int64) string {
 	sign := ""

@@ -1,9 +1,10 @@
 package main
 
 // The events of a bank account. Each is a plain struct recorded
-// msgpack-encoded; EventName names it in the store and EventAggregateType
-// ties it to the Account aggregate, so the commit builder refuses it for
-// another aggregate type. evento-gen will generate these two methods.
+// msgpack-encoded. An event is any struct that Account has an Apply method
+// for; evento-gen (account_evento.go) gives each one EventName and
+// EventAggregateType, so the commit builder refuses it for another
+// aggregate type, and fast msgpack codecs.
 
 // AccountOpened opens an account.
 type AccountOpened struct {
@@ -35,33 +36,3 @@ type TransferReceived struct {
 	From       string
 	Amount     int64
 }
-
-// EventName implements aggregator.EventData.
-func (AccountOpened) EventName() string { return "AccountOpened" }
-
-// EventName implements aggregator.EventData.
-func (MoneyDeposited) EventName() string { return "MoneyDeposited" }
-
-// EventName implements aggregator.EventData.
-func (MoneyWithdrawn) EventName() string { return "MoneyWithdrawn" }
-
-// EventName implements aggregator.EventData.
-func (TransferSent) EventName() string { return "TransferSent" }
-
-// EventName implements aggregator.EventData.
-func (TransferReceived) EventName() string { return "TransferReceived" }
-
-// EventAggregateType implements aggregator.AggregateEvent.
-func (AccountOpened) EventAggregateType() string { return AccountType }
-
-// EventAggregateType implements aggregator.AggregateEvent.
-func (MoneyDeposited) EventAggregateType() string { return AccountType }
-
-// EventAggregateType implements aggregator.AggregateEvent.
-func (MoneyWithdrawn) EventAggregateType() string { return AccountType }
-
-// EventAggregateType implements aggregator.AggregateEvent.
-func (TransferSent) EventAggregateType() string { return AccountType }
-
-// EventAggregateType implements aggregator.AggregateEvent.
-func (TransferReceived) EventAggregateType() string { return AccountType }

@@ -3,8 +3,8 @@
 // atomic batch, and prints balances and versions.
 //
 // It stores events where EVENTO_DSN says (pebble:<dir>, sqlite:<file>,
-// postgres://…), by default in an embedded Pebble directory under the
-// system temporary directory, so it runs with no setup. Each run opens new
+// postgres://…), by default in the embedded Pebble directory .evento/data
+// under the working directory, so it runs with no setup. Each run opens new
 // accounts, so it can be run again and again.
 package main
 
@@ -20,11 +20,15 @@ import (
 	"github.com/evento-go/evento/aggregator"
 	"github.com/evento-go/evento/executor"
 	_ "github.com/evento-go/evento/executor/pebble"
+	_ "github.com/evento-go/evento/executor/postgres"
+	_ "github.com/evento-go/evento/executor/sqlite"
 )
 
-// defaultDSN is the embedded Pebble directory used without EVENTO_DSN.
+// defaultDSN is the embedded Pebble directory used without EVENTO_DSN:
+// .evento/data under the working directory, the same default as the evento
+// CLI, so `go run ./cmd/evento events` shows what this program wrote.
 func defaultDSN() string {
-	return "pebble:" + filepath.Join(os.TempDir(), "evento-bank")
+	return "pebble:" + filepath.Join(".evento", "data")
 }
 
 func main() {

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/evento-go/evento/aggregator"
 	"github.com/evento-go/evento/executor/pebble"
+	"github.com/evento-go/evento/executor/postgres/postgrestest"
 	"go.uber.org/goleak"
 )
 
@@ -116,10 +118,24 @@ func TestTransferIsAtomicUnderRace(t *testing.T) {
 	}
 }
 
-func TestOpenAndRunDefaultScheme(t *testing.T) {
-	// The DSN path the program takes; the pebble scheme must be registered.
-	err := openAndRun(context.Background(), "pebble:"+t.TempDir(), &bytes.Buffer{})
-	if err != nil {
-		t.Skipf("pebble scheme not usable through executor.Open yet: %v", err)
+func TestOpenAndRunByDSN(t *testing.T) {
+	// The path main takes: executor.Open with a DSN of each scheme.
+	for name, dsn := range map[string]func(t *testing.T) string{
+		"pebble":   func(t *testing.T) string { return "pebble:" + t.TempDir() },
+		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "bank.db") },
+		"postgres": func(t *testing.T) string { return postgrestest.DSN(t) }, // skips without a server
+	} {
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := openAndRun(context.Background(), dsn(t), &out); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), "Bob transfers 1000.00 to Alice: refused") {
+				t.Fatalf("unexpected output:\n%s", out.String())
+			}
+		})
+	}
+	if !strings.HasPrefix(defaultDSN(), "pebble:") {
+		t.Fatalf("default DSN %q is not an embedded Pebble directory", defaultDSN())
 	}
 }

@@ -106,15 +106,22 @@ func testTailingReader(t *testing.T, h Harness) {
 		execs = append(execs, y)
 		reader = y
 	}
+	// A commit's call interval, to check order between commits where one
+	// returned before the other started.
+	type commit struct {
+		exec       int
+		start, end time.Time
+		batch      []evento.Event
+	}
 	var (
 		mu        sync.Mutex
 		committed = map[ulid.ULID]evento.Event{}
+		commitLog []commit
 	)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
-			var last evento.Position
 			version := uint64(0)
 			for c := range commits {
 				// Batches of 1 to 3 events over one or two aggregates.
@@ -127,18 +134,17 @@ func testTailingReader(t *testing.T, h Harness) {
 				if c%4 == 0 {
 					batch = append(batch, ev("tail/V", fmt.Sprintf("w%d-c%d", w, c), 1, "Side"))
 				}
+				start := time.Now()
 				if err := execs[w%len(execs)].Write(t.Context(), batch); err != nil {
 					t.Errorf("writer %d commit %d: Write(%s) = %v, want success", w, c, describeBatch(batch), err)
 					return
 				}
-				if !last.Less(batch[0].Position) {
-					t.Errorf("writer %d commit %d got position %s, not after its previous commit's %s: positions must increase with commit order", w, c, batch[0].Position, last)
-				}
-				last = batch[len(batch)-1].Position
+				end := time.Now()
 				mu.Lock()
 				for _, e := range batch {
 					committed[e.ID] = e
 				}
+				commitLog = append(commitLog, commit{w % len(execs), start, end, batch})
 				mu.Unlock()
 			}
 		})
@@ -241,6 +247,34 @@ func testTailingReader(t *testing.T, h Harness) {
 			t.Errorf("… and %d more missing", len(missing)-i-1)
 			break
 		}
+	}
+	// Positions and IDs increase with commit order: when one Write returned
+	// before another started, its events have smaller positions and, on the
+	// same executor, smaller IDs. (Overlapping commits have no order of their
+	// own: Position defines it. IDs from different executors come from
+	// different ULID sources.)
+	reported := 0
+	for i := range commitLog {
+		for j := range commitLog {
+			a, b := &commitLog[i], &commitLog[j]
+			if !a.end.Before(b.start) || reported >= 10 {
+				continue
+			}
+			la, fb := &a.batch[len(a.batch)-1], &b.batch[0]
+			if !la.Position.Less(fb.Position) {
+				reported++
+				t.Errorf("positions disagree with commit order: Write of %s returned before Write of %s started, but they got positions %s and %s", describe(la), describe(fb), la.Position, fb.Position)
+			}
+			if a.exec == b.exec && la.ID.Compare(fb.ID) >= 0 {
+				reported++
+				t.Errorf("IDs disagree with commit order on one executor: Write of %s returned before Write of %s started, but they got IDs %s and %s", describe(la), describe(fb), la.ID, fb.ID)
+			}
+		}
+	}
+	h0, err := reader.Head(t.Context())
+	noErr(t, err, "Head after the writers finished")
+	if len(seen) > 0 && h0 != seen[len(seen)-1].Position {
+		t.Errorf("Head() after the writers finished = %s, want the last event's position %s", h0, seen[len(seen)-1].Position)
 	}
 	// The log itself must hold every committed event once.
 	log := readAll(t, reader, evento.All())

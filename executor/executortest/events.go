@@ -24,6 +24,7 @@ func RunEvents(t *testing.T, h Harness) {
 	t.Run("VersionsContiguous", func(t *testing.T) { t.Parallel(); testVersionsContiguous(t, h) })
 	t.Run("VersionConflict", func(t *testing.T) { t.Parallel(); testVersionConflict(t, h) })
 	t.Run("MultiAggregateBatch", func(t *testing.T) { t.Parallel(); testMultiAggregateBatch(t, h) })
+	t.Run("LargeBatch", func(t *testing.T) { t.Parallel(); testLargeBatch(t, h) })
 	t.Run("ReadAggregate", func(t *testing.T) { t.Parallel(); testReadAggregate(t, h) })
 	t.Run("AggregateIDs", func(t *testing.T) { t.Parallel(); testAggregateIDs(t, h) })
 	t.Run("Head", func(t *testing.T) { t.Parallel(); testHead(t, h) })
@@ -511,4 +512,48 @@ func testHead(t *testing.T, h Harness) {
 		t.Fatal("Write of a stale version succeeded")
 	}
 	wantHead(t, x, b[1].Position)
+}
+
+// testLargeBatch writes one batch of 10,000 events over ten aggregates, past
+// the bind-parameter limits of SQL drivers that insert a batch in one
+// statement.
+func testLargeBatch(t *testing.T, h Harness) {
+	const aggs, per = 10, 1000
+	x, _ := openStore(t, h)
+	pre := write(t, x, ev("big/A", "a0", 1, "Opened"))
+	var batch []evento.Event
+	for v := uint64(1); v <= per; v++ {
+		for a := range aggs {
+			if a == 0 {
+				batch = append(batch, withRK(withData(ev("big/A", "a0", v+1, "Tick"), bigPayload(64)), "rk"))
+				continue
+			}
+			batch = append(batch, withData(ev("big/A", fmt.Sprintf("a%d", a), v, "Tick"), bigPayload(64)))
+		}
+	}
+	got := write(t, x, batch...)
+	all := readAll(t, x, evento.All())
+	checkEvents(t, "Read(All) after a batch of 10,000 events", all, append(pre, got...))
+	for a := range aggs {
+		want := uint64(per)
+		if a == 0 {
+			want++
+		}
+		wantVersion(t, x, "big/A", fmt.Sprintf("a%d", a), want)
+	}
+	agg, err := x.ReadAggregate(t.Context(), "big/A", "a0", 500, 0)
+	noErr(t, err, `ReadAggregate("big/A", "a0", 500, 0)`)
+	if len(agg) != per+1-500 || len(agg) > 0 && agg[0].Version != 501 {
+		t.Errorf(`ReadAggregate("big/A", "a0", 500, 0) = %d events %s, want %d starting at version 501`, len(agg), positions(agg), per+1-500)
+	}
+	// A large batch with a conflict at its very end writes nothing.
+	batch = batch[:0]
+	for v := uint64(1); v <= 3000; v++ {
+		batch = append(batch, ev("big/B", "b", v, "Tick"))
+	}
+	batch = append(batch, ev("big/A", "a1", 1, "Stale"))
+	err = x.Write(t.Context(), batch)
+	checkConflict(t, err, "Write of 3,000 new events then one stale", "big/A", "a1", 0, per)
+	wantVersion(t, x, "big/B", "b", 0)
+	wantHead(t, x, got[len(got)-1].Position)
 }

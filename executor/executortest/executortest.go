@@ -16,7 +16,32 @@
 // The suite is split by area (RunEvents, RunSubscribers, RunSnapshots,
 // RunNotify) so a backend can run one area while it is being built, but a
 // backend is only conformant when Run passes whole. Backend differences are
-// read from evento.Capabilities, never discovered by skipping.
+// read from evento.Capabilities, never discovered by skipping:
+//
+//   - StoreClock widens the tolerance on store-assigned times (event
+//     timestamps, lease expiries, snapshot CreatedAt) to a few seconds;
+//     without it the suite expects them to come from this process's wall
+//     clock, so a harness must not inject a fake clock.
+//   - MultiProcess makes the suite open a second executor over the same
+//     store while the first is open (OpenFunc is called twice): commits,
+//     versions and leases must be shared, and the tailing-reader test runs
+//     its writers over both.
+//   - CrossProcessNotify makes the second executor's Notify channel wait
+//     for the first executor's commits.
+//
+// # Conventions
+//
+// Every named subtest opens its own store with Harness.NewStore and runs
+// with t.Parallel, so a store must not share state with another one. The
+// expected results of reads come from a model: the committed events
+// filtered with evento.Query.Matches. Asynchronous effects are awaited by
+// polling or selecting with a bounded deadline, never by sleeping. Failure
+// messages say what was called, what came back and what was expected, with
+// events printed as type/id, version, name, routing key, position and ID,
+// and cursors decoded to their position.
+//
+// Benchmark runs the shared workloads (appends, batches, concurrent
+// writers, replay, log walks) for a backend and reports events/s.
 package executortest
 
 import (

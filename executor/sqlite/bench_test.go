@@ -16,7 +16,7 @@ import (
 // minimal equivalent work on a file with the same schema (the same
 // migration: table, constraints and indexes) and the same pragmas (WAL,
 // synchronous=FULL, busy_timeout), measured in the same run. Ours and raw
-// alternate in blocks so that machine noise hits both alike.
+// alternate op by op so that machine noise hits both alike.
 //
 //	go test ./executor/sqlite/ -run '^$' -bench . -benchtime=2000x
 
@@ -103,11 +103,12 @@ func (o *oursAppender) append(b *testing.B, n int) {
 	}
 }
 
-// compare runs ours and raw b.N times each, alternating in blocks, and
-// reports both rates (items per op) and ours/raw.
+// compare runs ours and raw b.N times each, alternating op by op so that
+// the (large, on a shared machine) swings in fsync latency and CPU time hit
+// both alike, and reports both rates (items per op) and ours/raw.
 func compare(b *testing.B, items int, unit string, ours, raw func()) {
 	b.Helper()
-	const block = 50
+	const block = 1
 	var oursT, rawT time.Duration
 	b.ResetTimer()
 	for done := 0; done < b.N; {

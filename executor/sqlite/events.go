@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/evento-go/evento"
@@ -77,7 +78,7 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 				return s.txErr("write: read version", err)
 			}
 			if actual != sp.Expected {
-				return &evento.VersionConflictError{AggregateType: sp.Type, AggregateID: sp.ID, Expected: sp.Expected, Actual: actual}
+				return conflict(sp, actual)
 			}
 		}
 		// IDs must exceed every stored ID, including those written by
@@ -112,7 +113,7 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 					}
 					for _, sp := range spans {
 						if sp.Type == e.AggregateType && sp.ID == e.AggregateID {
-							return &evento.VersionConflictError{AggregateType: sp.Type, AggregateID: sp.ID, Expected: sp.Expected, Actual: actual}
+							return conflict(sp, actual)
 						}
 					}
 				}
@@ -133,6 +134,13 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 	}
 	s.notify.broadcast()
 	return nil
+}
+
+// conflict is the error for a span that does not continue from the stored
+// version.
+func conflict(sp evento.Span, actual uint64) error {
+	return fmt.Errorf("sqlite executor: write: %w", &evento.VersionConflictError{
+		AggregateType: sp.Type, AggregateID: sp.ID, Expected: sp.Expected, Actual: actual})
 }
 
 // next returns the ULID that follows id.
@@ -157,11 +165,30 @@ func (w *writeConn) aggregateVersion(ctx context.Context, typ, id string) (uint6
 
 // scanner reads event rows into evento.Events.
 type scanner struct {
-	pos     int64
-	version int64
-	ts      int64
-	lastTyp string
-	lastAgg string
+	pos      int64
+	version  int64
+	ts       int64
+	lastAgg  string
+	interned map[string]string // aggregate types, names and routing keys
+}
+
+// intern returns b as a string, reusing an earlier equal string: a page
+// holds few distinct types, names and routing keys.
+func (sc *scanner) intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if s, ok := sc.interned[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if sc.interned == nil {
+		sc.interned = make(map[string]string, 8)
+	}
+	if len(sc.interned) < 256 {
+		sc.interned[s] = s
+	}
+	return s
 }
 
 // scan reads the current row (columns eventCols) into e.
@@ -175,18 +202,15 @@ func (sc *scanner) scan(rows *sql.Rows, e *evento.Event) error {
 		return fmt.Errorf("event at position %d has a %d-byte id: %w", sc.pos, len(id), evento.ErrDecode)
 	}
 	copy(e.ID[:], id)
-	// Consecutive rows often share type and id: reuse the strings.
-	if string(typ) != sc.lastTyp {
-		sc.lastTyp = string(typ)
-	}
-	e.AggregateType = sc.lastTyp
+	e.AggregateType = sc.intern(typ)
+	// Consecutive rows often share the aggregate id.
 	if string(agg) != sc.lastAgg {
 		sc.lastAgg = string(agg)
 	}
 	e.AggregateID = sc.lastAgg
 	e.Version = uint64(sc.version)
-	e.Name = string(name)
-	e.RoutingKey = string(rk)
+	e.Name = sc.intern(name)
+	e.RoutingKey = sc.intern(rk)
 	e.Data = data
 	m, err := evento.DecodeMetadata(meta)
 	if err != nil {
@@ -198,21 +222,22 @@ func (sc *scanner) scan(rows *sql.Rows, e *evento.Event) error {
 	return nil
 }
 
-// readEvents reads every row of rows into events appended to out.
+// readEvents reads every row of rows into events appended to out. On error
+// it returns what it read so far with the error.
 func readEvents(rows *sql.Rows, out []evento.Event) ([]evento.Event, error) {
 	defer rows.Close()
 	var sc scanner
 	for rows.Next() {
 		out = append(out, evento.Event{})
 		if err := sc.scan(rows, &out[len(out)-1]); err != nil {
-			return nil, err
+			return out, err
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return out, rows.Err()
 }
+
+// scratchPool holds scratch slices for reads of unknown length.
+var scratchPool = sync.Pool{New: func() any { s := make([]evento.Event, 0, 128); return &s }}
 
 // ReadAggregate returns the events of one aggregate with versions in
 // (after, after+limit]. See evento.EventStore.
@@ -235,11 +260,27 @@ func (s *Store) ReadAggregate(ctx context.Context, aggregateType, id string, aft
 	if err != nil {
 		return nil, s.wrap("read aggregate", err)
 	}
-	capHint := limit
-	if capHint <= 0 || capHint > 1024 {
-		capHint = 16
+	if limit > 0 && limit <= 1024 {
+		out, err := readEvents(rows, make([]evento.Event, 0, limit))
+		if err != nil {
+			return nil, s.wrap("read aggregate", err)
+		}
+		return out, nil
 	}
-	out, err := readEvents(rows, make([]evento.Event, 0, capHint))
+	// Unknown length: scan into a pooled scratch slice and hand back an
+	// exact-size copy, rather than growing the result by doubling.
+	sp := scratchPool.Get().(*[]evento.Event)
+	scratch, err := readEvents(rows, (*sp)[:0])
+	var out []evento.Event
+	if err == nil {
+		out = make([]evento.Event, len(scratch))
+		copy(out, scratch)
+	}
+	clear(scratch)
+	if cap(scratch) <= 4096 {
+		*sp = scratch[:0]
+		scratchPool.Put(sp)
+	}
 	if err != nil {
 		return nil, s.wrap("read aggregate", err)
 	}
@@ -345,11 +386,11 @@ func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
 	var err error
 	if len(plan.arms) == 1 {
 		sqlText, args := plan.pageSQL(backward, bound, limit+1)
-		rows, err := s.query(ctx, sqlText, args...)
-		if err != nil {
+		var rows *sql.Rows
+		if rows, err = s.query(ctx, sqlText, args...); err != nil {
 			return evento.Page{}, s.wrap("read", err)
 		}
-		events, err = readEvents(rows, make([]evento.Event, 0, min(limit+1, 64)))
+		events, err = readEvents(rows, make([]evento.Event, 0, limit+1))
 	} else {
 		events, err = s.readUnion(ctx, &plan, backward, bound, limit+1)
 	}

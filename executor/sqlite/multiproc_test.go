@@ -205,7 +205,7 @@ func TestMultiProcessAppend(t *testing.T) {
 		t.Skip("multi-process test skipped in -short mode")
 	}
 	path := filepath.Join(t.TempDir(), "shared.db")
-	const procs, per = 3, 60
+	const procs, per = 3, 150
 	var wg sync.WaitGroup
 	results := make([][]acked, procs)
 	errs := make([]error, procs)
@@ -244,6 +244,16 @@ func TestMultiProcessAppend(t *testing.T) {
 	all := checkLog(t, s, acks)
 	if len(all) != procs*per {
 		t.Fatalf("store holds %d events, want %d", len(all), procs*per)
+	}
+	// Every process wrote to the shared aggregate.
+	writers := map[string]bool{}
+	for _, e := range all {
+		if e.AggregateID == "shared" {
+			writers[string(e.Data)] = true
+		}
+	}
+	if len(writers) != procs {
+		t.Fatalf("shared aggregate written by %d processes, want %d", len(writers), procs)
 	}
 	seen := map[uint64]bool{}
 	for _, a := range acks {

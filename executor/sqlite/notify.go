@@ -87,7 +87,16 @@ func (s *Store) Notify(ctx context.Context) <-chan struct{} {
 	}
 	n.mu.Unlock()
 	if startPoll {
-		go s.poll()
+		// Wait for the poll's first reading, so that a commit made by
+		// another process after Notify returns is not taken as the
+		// baseline.
+		ready := make(chan struct{})
+		go s.poll(ready)
+		select {
+		case <-ready:
+		case <-ctx.Done():
+		case <-s.done:
+		}
 	}
 	return ch
 }
@@ -95,8 +104,10 @@ func (s *Store) Notify(ctx context.Context) <-chan struct{} {
 // poll watches PRAGMA data_version on one connection of its own: the value
 // changes when another connection (another process, or this Store's writer)
 // commits. It runs until Close.
-func (s *Store) poll() {
+func (s *Store) poll(ready chan struct{}) {
 	defer s.notify.wg.Done()
+	readyOnce := sync.OnceFunc(func() { close(ready) })
+	defer readyOnce()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -110,27 +121,30 @@ func (s *Store) poll() {
 		return
 	}
 	defer conn.Close()
-	var last int64 = -1
+	last := int64(-1)
+	read := func() {
+		var v int64
+		if err := conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+			if ctx.Err() == nil {
+				s.cfg.logger.Debug("sqlite executor: poll data_version", "err", err)
+			}
+			return
+		}
+		if last >= 0 && v != last {
+			s.notify.broadcast()
+		}
+		last = v
+	}
+	read()
+	readyOnce()
 	for {
 		select {
 		case <-s.done:
 			return
 		case <-t.C:
 		}
-		if s.notify.count() == 0 {
-			continue
+		if s.notify.count() > 0 {
+			read()
 		}
-		var v int64
-		if err := conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			s.cfg.logger.Debug("sqlite executor: poll data_version", "err", err)
-			continue
-		}
-		if last >= 0 && v != last {
-			s.notify.broadcast()
-		}
-		last = v
 	}
 }

@@ -632,3 +632,55 @@ func openRaw(t *testing.T, path string) (*sql.DB, error) {
 	t.Helper()
 	return sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
 }
+
+// TestNewWithHandle wraps a handle the caller opened; Close leaves it open.
+func TestNewWithHandle(t *testing.T) {
+	db, err := openRaw(t, filepath.Join(t.TempDir(), "handle.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s, err := New(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, s, evento.Event{AggregateType: "A", AggregateID: "x", Version: 1, Name: "E"})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM events").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("handle after Close: %d events, %v", n, err)
+	}
+	var mode string
+	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode = %q, %v", mode, err)
+	}
+}
+
+// TestCorruptRow: a stored row whose metadata does not decode fails every
+// read path with ErrDecode instead of being dropped or returned half-made.
+func TestCorruptRow(t *testing.T) {
+	s, _ := setup(t)
+	mustWrite(t, s, evento.Event{AggregateType: "A", AggregateID: "x", Version: 1, Name: "E"})
+	if _, err := s.db.Exec(`INSERT INTO events (id, aggregate_type, aggregate_id, version, name, routing_key, metadata, timestamp) VALUES (?, ?, ?, 2, ?, X'', X'c1', 0)`,
+		make([]byte, 16), blob("A"), blob("x"), blob("E")); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if _, err := s.Read(ctx, evento.All()); !errors.Is(err, evento.ErrDecode) {
+		t.Fatalf("Read = %v, want ErrDecode", err)
+	}
+	if _, err := s.Read(ctx, evento.ByType("A").Or(evento.Filter{AggregateType: "B"})); !errors.Is(err, evento.ErrDecode) {
+		t.Fatalf("Read of an OR = %v, want ErrDecode", err)
+	}
+	if _, err := s.ReadAggregate(ctx, "A", "x", 0, 0); !errors.Is(err, evento.ErrDecode) {
+		t.Fatalf("ReadAggregate = %v, want ErrDecode", err)
+	}
+	if _, err := s.ReadAggregate(ctx, "A", "x", 0, 5); !errors.Is(err, evento.ErrDecode) {
+		t.Fatalf("ReadAggregate with limit = %v, want ErrDecode", err)
+	}
+}

@@ -335,4 +335,3 @@ func BenchmarkCodec(b *testing.B) {
 		})
 	}
 }
-

@@ -19,7 +19,7 @@ const (
 	// AccountAggregateType is the aggregate type of Account.
 	AccountAggregateType = "bank/Account"
 	// AccountSnapshotRevision changes whenever Account, its events or its Apply methods change.
-	AccountSnapshotRevision = "0146a1d9dd323dc8"
+	AccountSnapshotRevision = "27fefde33cea5e37"
 	// AccountClosedEventName is the stored name of event AccountClosed.
 	AccountClosedEventName = "AccountClosed"
 	// AccountOpenedEventName is the stored name of event AccountOpened.

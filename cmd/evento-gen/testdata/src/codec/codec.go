@@ -129,10 +129,19 @@ func (l *Ledger) ApplyCollections(*Collections) error {
 }
 
 // ApplyFallbacks applies Fallbacks.
-func (l *Ledger) ApplyFallbacks(*Fallbacks) error { l.Applied = append(l.Applied, "Fallbacks"); return nil }
+func (l *Ledger) ApplyFallbacks(*Fallbacks) error {
+	l.Applied = append(l.Applied, "Fallbacks")
+	return nil
+}
 
 // ApplyOmitEmpty applies OmitEmpty.
-func (l *Ledger) ApplyOmitEmpty(*OmitEmpty) error { l.Applied = append(l.Applied, "OmitEmpty"); return nil }
+func (l *Ledger) ApplyOmitEmpty(*OmitEmpty) error {
+	l.Applied = append(l.Applied, "OmitEmpty")
+	return nil
+}
 
 // ApplyTransfer applies Transfer.
-func (l *Ledger) ApplyTransfer(*Transfer) error { l.Applied = append(l.Applied, "Transfer"); return nil }
+func (l *Ledger) ApplyTransfer(*Transfer) error {
+	l.Applied = append(l.Applied, "Transfer")
+	return nil
+}

@@ -21,7 +21,7 @@ const (
 	// LedgerAggregateType is the aggregate type of Ledger.
 	LedgerAggregateType = "test/codec.Ledger"
 	// LedgerSnapshotRevision changes whenever Ledger, its events or its Apply methods change.
-	LedgerSnapshotRevision = "0ce750f66825e7df"
+	LedgerSnapshotRevision = "c9a1ce66e37d0598"
 	// CollectionsEventName is the stored name of event Collections.
 	CollectionsEventName = "Collections"
 	// FallbacksEventName is the stored name of event Fallbacks.
