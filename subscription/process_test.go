@@ -124,7 +124,7 @@ func runProcessTakeover(t *testing.T, backend, dsn string, store evento.Executor
 	}
 	killed := time.Now()
 	_ = c1.Wait()
-	waitFor(t, 5*ttl, "c2 taking the lease over", func() bool { st, ok := holder(); return ok && st.Holder == "c2" && st.Token > before.Token })
+	waitFor(t, 3*ttl, "c2 taking the lease over", func() bool { st, ok := holder(); return ok && st.Holder == "c2" && st.Token > before.Token })
 	t.Logf("%s: c2 took over %v after SIGKILL of the holder (TTL %v)", backend, time.Since(killed).Round(time.Millisecond), ttl)
 	more := w.writeN(t, 50, ids(10, "a")...)
 	want = append(want, more...)

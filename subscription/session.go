@@ -66,7 +66,10 @@ type session struct {
 
 	cursor   string
 	pending  *evento.Event // last event processed and not yet acknowledged
+	pendingI int           // its index in page
 	pendingN int
+	page     []evento.Event // the chunk being processed
+	lastPage bool           // no page follows it: the chunk ends at the head
 	parked   []evento.ParkedEvent
 	lastErr  string
 	errDirty bool
@@ -230,6 +233,7 @@ func (s *session) loop() error {
 			continue
 		}
 		s.haveHead = false
+		s.page, s.lastPage = page.Events, !page.PageInfo.HasNextPage
 		stop, err := s.chunk(page.Events)
 		if err != nil {
 			return err
@@ -291,13 +295,13 @@ func (s *session) chunk(events []evento.Event) (stop bool, err error) {
 			return true, nil
 		}
 		if n > 1 && PartitionOf(e.AggregateID, n) != s.part {
-			s.advance(e)
+			s.advance(e, i)
 			continue
 		}
 		res, herr := s.dispatch(e)
 		switch res {
 		case resDone:
-			s.advance(e)
+			s.advance(e, i)
 			s.lastErr = "" // the next acknowledgement clears the stored error
 			if perEvent {
 				if err := s.flush(s.ctx); err != nil {
@@ -305,7 +309,7 @@ func (s *session) chunk(events []evento.Event) (stop bool, err error) {
 				}
 			}
 		case resPark:
-			s.advance(e)
+			s.advance(e, i)
 			if err := s.flush(s.ctx); err != nil {
 				return true, s.ackFailed(err)
 			}
@@ -324,8 +328,8 @@ func (s *session) chunk(events []evento.Event) (stop bool, err error) {
 	return false, nil
 }
 
-func (s *session) advance(e *evento.Event) {
-	s.pending = e
+func (s *session) advance(e *evento.Event, i int) {
+	s.pending, s.pendingI = e, i
 	s.pendingN++
 }
 
@@ -428,15 +432,23 @@ func (s *session) flush(ctx context.Context) error {
 	a := evento.Ack{LastError: s.lastErr, Park: s.parked}
 	if s.pending != nil {
 		a.Cursor = s.pending.Cursor()
-		if !s.haveHead {
+		a.Lag.Time = max(time.Since(s.pending.Timestamp), 0)
+		switch {
+		case s.lastPage:
+			// The chunk reached the end of the subscription's events: the
+			// lag is what is left of it, with no extra read.
+			a.Lag.Events = uint64(len(s.page) - 1 - s.pendingI)
+		case !s.haveHead:
 			h, err := s.r.exec.Head(ctx)
 			if err == nil {
 				s.head, s.haveHead = h, true
 			} else {
 				s.log.Debug("subscription: head for lag failed", slog.Any("error", err))
 			}
+			fallthrough
+		default:
+			a.Lag.Events = lagEvents(s.head, s.pending.Position)
 		}
-		a.Lag = evento.Lag{Events: lagEvents(s.head, s.pending.Position), Time: max(time.Since(s.pending.Timestamp), 0)}
 	}
 	if err := s.r.exec.Acknowledge(ctx, s.getLease(), a); err != nil {
 		return fmt.Errorf("subscription %q partition %d: acknowledge: %w", s.r.p.cfg.Key, s.part, err)

@@ -205,14 +205,15 @@ type Config struct {
 	// share (see the package documentation).
 	MaxClaims int
 	// LeaseTTL is how long a lease lives without renewal; a dead holder's
-	// partitions are taken over after at most about LeaseTTL +
-	// ClaimInterval. Zero means DefaultLeaseTTL.
+	// partitions are taken over about LeaseTTL after its last renewal.
+	// Zero means DefaultLeaseTTL.
 	LeaseTTL time.Duration
 	// Heartbeat is the interval between lease renewals, less than LeaseTTL.
 	// Zero means LeaseTTL/3.
 	Heartbeat time.Duration
-	// ClaimInterval is the interval between claim attempts on partitions
-	// this worker does not hold. Zero means LeaseTTL/4.
+	// ClaimInterval is the longest interval between claim attempts on
+	// partitions this worker does not hold (a held lease is tried again
+	// just after its expiry, if sooner). Zero means LeaseTTL/4.
 	ClaimInterval time.Duration
 	// Retry is the backoff between attempts of a failing handler. The zero
 	// value means DefaultRetryPolicy.

@@ -241,6 +241,7 @@ func runSuite(t *testing.T, newExec newExecFunc) {
 		{"TwoWorkersExclusive", testTwoWorkersExclusive},
 		{"StaleAckRejected", testStaleAckRejected},
 		{"Partitions", testPartitions},
+		{"FairShare", testFairShare},
 		{"RetryThenPark", testRetryThenPark},
 		{"RetryThenStop", testRetryThenStop},
 		{"StopDuringBackoff", testStopDuringBackoff},
@@ -284,8 +285,8 @@ func testCatchUpThenTail(t *testing.T, newExec newExecFunc) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Cursor != want[len(want)-1].Cursor() {
-		t.Errorf("stored cursor is not the last event's")
+	if st.Cursor != want[len(want)-1].Cursor() || st.Lag.Events != 0 {
+		t.Errorf("stored cursor is not the last event's, or lag %d is not 0", st.Lag.Events)
 	}
 	if st.Holder != "" && st.LeaseExpiresAt.After(time.Now()) {
 		t.Errorf("lease still held by %q after Stop", st.Holder)
@@ -333,6 +334,12 @@ func testGracefulStopMidChunk(t *testing.T, newExec newExecFunc) {
 	}
 	if st.Cursor != want[149].Cursor() {
 		t.Fatalf("cursor after graceful stop is not at event 150")
+	}
+	if want[0].Position.Tx == 0 && st.Lag.Events != 150 {
+		t.Errorf("lag = %d events, want 150", st.Lag.Events)
+	}
+	if st.Lag.Time <= 0 {
+		t.Errorf("lag time = %v, want the age of event 150", st.Lag.Time)
 	}
 	// A second worker continues with no redelivery.
 	if err := sub.CatchUp(context.Background(), exec); err != nil {
@@ -902,5 +909,57 @@ func testContextValues(t *testing.T, newExec newExecFunc) {
 	}
 	if _, ok := Value[int](context.Background()); ok {
 		t.Error("Value found something outside a handler")
+	}
+}
+
+func testFairShare(t *testing.T, newExec newExecFunc) {
+	exec := newExec(t)
+	newWriter(exec).writeN(t, 40, ids(8, "f")...)
+	rec := newRecorder()
+	gained := map[string]chan evento.Lease{"A": make(chan evento.Lease, 16), "B": make(chan evento.Lease, 16)}
+	released := make(chan uint32, 16)
+	mk := func(id string, maxClaims int) *Worker {
+		sig := &Signals{LeaseGained: func(l evento.Lease) { gained[id] <- l }}
+		if id == "A" {
+			sig.LeaseReleased = func(_ string, p uint32) { released <- p }
+		}
+		wk, err := New("fair").HandleAll(aggType, rec.handler).Partitions(4).MaxClaims(maxClaims).
+			Lease(2*time.Second, 0).WorkerID(id).Logger(quiet).Signals(sig).Start(context.Background(), exec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wk
+	}
+	a := mk("A", 3)
+	for range 3 {
+		recv(t, gained["A"], 10*time.Second, "A's leases")
+	}
+	b := mk("B", 0)
+	recv(t, gained["B"], 10*time.Second, "B's first lease")
+	// A now sees two holders: its share is 2, so it releases one partition,
+	// which B (share 2) claims.
+	p := recv(t, released, 10*time.Second, "A releasing a partition")
+	if l := recv(t, gained["B"], 10*time.Second, "B's second lease"); l.Partition != p {
+		t.Errorf("B claimed partition %d, want the released %d", l.Partition, p)
+	}
+	rec.waitUnique(t, 40, 30*time.Second)
+	subs, err := Status(context.Background(), exec, "fair")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := map[string]int{}
+	for _, s := range subs {
+		held[s.Holder]++
+	}
+	if held["A"] != 2 || held["B"] != 2 {
+		t.Errorf("holders = %v, want 2 partitions each", held)
+	}
+	for _, wk := range []*Worker{a, b} {
+		if err := stop(t, wk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, seen := rec.snapshot(); len(seen) != 40 {
+		t.Errorf("handled %d distinct events, want 40", len(seen))
 	}
 }

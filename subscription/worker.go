@@ -156,8 +156,11 @@ func (w *Worker) run() {
 		}
 		t.Stop()
 	}
-	tick := time.NewTicker(cfg.ClaimInterval)
+	tick := time.NewTimer(cfg.ClaimInterval)
 	defer tick.Stop()
+	claim := func() {
+		tick.Reset(w.claimRound(active, endedCh))
+	}
 	onEnded := func(e ended) {
 		delete(active, e.s.part)
 		w.wakeMu.Lock()
@@ -173,7 +176,7 @@ func (w *Worker) run() {
 		}
 		w.r.log.Warn("subscription: partition stopped, will claim it again", slog.Uint64("partition", uint64(e.s.part)), slog.Any("error", e.err))
 	}
-	w.claimRound(active, endedCh)
+	claim()
 loop:
 	for {
 		select {
@@ -184,7 +187,7 @@ loop:
 		case e := <-endedCh:
 			onEnded(e)
 		case <-tick.C:
-			w.claimRound(active, endedCh)
+			claim()
 		}
 	}
 	for len(active) > 0 {
@@ -228,12 +231,15 @@ func (w *Worker) stopping() bool {
 }
 
 // claimRound claims free partitions up to the worker's limit and releases
-// partitions above its fair share.
-func (w *Worker) claimRound(active map[uint32]*session, endedCh chan ended) {
-	if w.stopping() {
-		return
-	}
+// partitions above its fair share. It returns when to try again: the claim
+// interval, or sooner, just after the earliest expiry of a lease another
+// worker holds on a partition this worker wants.
+func (w *Worker) claimRound(active map[uint32]*session, endedCh chan ended) time.Duration {
 	cfg := &w.r.p.cfg
+	next := cfg.ClaimInterval
+	if w.stopping() {
+		return next
+	}
 	n := cfg.Partitions
 	limit := n
 	if cfg.MaxClaims > 0 {
@@ -257,12 +263,12 @@ func (w *Worker) claimRound(active map[uint32]*session, endedCh chan ended) {
 			w.r.log.Info("subscription: releasing partition above fair share", slog.Uint64("partition", uint64(p)), slog.Int("share", limit))
 			active[p].release()
 		}
-		return
+		return next
 	}
 	offset := int(PartitionOf(w.r.id, n))
 	for i := 0; i < n && len(active) < limit; i++ {
 		if w.stopping() {
-			return
+			return next
 		}
 		part := uint32((offset + i) % n)
 		if active[part] != nil {
@@ -271,11 +277,17 @@ func (w *Worker) claimRound(active map[uint32]*session, endedCh chan ended) {
 		l, err := w.r.exec.ClaimLease(w.hardCtx, cfg.Key, part, w.r.id, cfg.LeaseTTL)
 		if err != nil {
 			switch {
-			case errors.Is(err, evento.ErrLeaseHeld), w.hardCtx.Err() != nil:
+			case w.hardCtx.Err() != nil:
+			case errors.Is(err, evento.ErrLeaseHeld):
+				// Come back just after the lease expires (by this clock,
+				// an estimate when the store's clock differs).
+				if st, err := w.r.exec.Subscriber(w.hardCtx, cfg.Key, part); err == nil && !st.LeaseExpiresAt.IsZero() {
+					next = min(next, max(time.Until(st.LeaseExpiresAt)+2*time.Millisecond, time.Millisecond))
+				}
 			case errors.Is(err, evento.ErrClosed):
 				w.setErr(fmt.Errorf("subscription %q: claim partition %d: %w", cfg.Key, part, err))
 				w.quitOnce.Do(func() { close(w.quit) })
-				return
+				return next
 			default:
 				w.r.log.Warn("subscription: claim failed", slog.Uint64("partition", uint64(part)), slog.Any("error", err))
 			}
@@ -293,6 +305,7 @@ func (w *Worker) claimRound(active map[uint32]*session, endedCh chan ended) {
 		w.wakeMu.Unlock()
 		go func() { endedCh <- ended{s: s, err: s.run()} }()
 	}
+	return next
 }
 
 // fairShare returns ceil(partitions / live holders), counting this worker

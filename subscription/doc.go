@@ -1,0 +1,129 @@
+// Package subscription runs subscription workers: processes that read the
+// event log in global order and hand each event to a handler, to build read
+// models and trigger side effects. A subscription has a key; under that key
+// the executor stores its cursor, its leases, its lag, its last error and
+// its parked events. Workers use only the evento.Executor interface, so they
+// run the same on every backend.
+//
+//	sub := subscription.New("balances").
+//		Handle("bank/Account", "MoneyDeposited", onDeposited).
+//		HandleSet(generatedHandlers).         // from evento-gen
+//		HandleAll("bank/Audit", audit).       // every event of a type
+//		Skip("bank/Account", "AccountRenamed").
+//		Data(db)                              // handlers: subscription.Value[*sql.DB](ctx)
+//
+//	w, err := sub.Start(ctx, exec)            // background worker
+//	...
+//	err = w.Stop(ctx)                         // graceful
+//
+//	err = sub.CatchUp(ctx, exec)              // or: process what is pending, return
+//
+// A subscription reads the aggregate types it has handlers for (and the
+// skip-listed ones): one evento.Filter per type, intersected with its routing
+// selector (Routing). Events of those types with no handler are acknowledged
+// and passed over, unless SafetyCheck is on, which makes them an error
+// (ErrNoHandler) so a forgotten handler cannot go unnoticed; Skip lists events
+// to pass over even then.
+//
+// # Delivery guarantees
+//
+// Delivery is at least once, in global order per subscription key (per
+// partition when partitioned), never skipping an event: a worker reads from
+// its stored cursor with the executor's ordered reads, which never let an
+// event appear behind a cursor that was passed, even with concurrent
+// writers. An event is handled again only when a worker died (or lost its
+// lease) after handling it and before acknowledging it. Handlers must
+// therefore be idempotent — for instance keyed by the event ID, or writing
+// their effect in the same transaction as a per-aggregate version check.
+// Within one worker a partition's handler calls never overlap; different
+// partitions run concurrently.
+//
+// # Leases
+//
+// Before processing, a worker claims a lease on (key, partition) with a TTL
+// (LeaseTTL, default 30 s). Only the holder processes. It renews the lease
+// every Heartbeat (default TTL/3); every acknowledgement carries the lease,
+// and the store rejects one with a stale fencing token (evento.ErrLeaseLost)
+// without moving the cursor. When a renewal or an acknowledgement finds the
+// lease lost — it expired and another worker claimed it, or an operator
+// reset the subscriber — the worker stops processing that partition at once
+// (the handler's context is cancelled) and goes back to claiming it. A
+// worker that is not holding a partition tries to claim it every
+// ClaimInterval (default TTL/4), and when the claim finds a live lease, again
+// just after that lease's expiry: so when a holder dies another worker takes
+// over within about LeaseTTL of its last renewal (plus the clock skew
+// between the worker and a store that judges expiry by its own clock).
+// Stop releases the leases, so a graceful hand-over is immediate.
+//
+// # Partitions
+//
+// Partitions(n) splits a subscription into n partitions. An event belongs
+// to partition PartitionOf(AggregateID, n): the 32-bit FNV-1a hash of the
+// aggregate id, modulo n. The function is fixed forever, and n should be
+// too: each partition has its own cursor and lease, so changing n for an
+// existing key starts new cursors. All events of one aggregate fall in one
+// partition, so they stay in order. Each partition reads the subscription's
+// query and keeps its own events (the store has no hash index), so n
+// partitions read the log n times.
+//
+// One worker may hold every partition, each processed by its own goroutine.
+// Spreading is deliberately simple: a worker claims free or expired
+// partitions up to its limit, which is MaxClaims (if set) and its fair
+// share, ceil(n / holders), where holders counts the distinct workers that
+// hold a live lease on the key, itself included. A worker above its share
+// releases its highest partitions at an event boundary, and the others claim
+// them. A worker that holds nothing is invisible to the others, so a worker
+// that started alone keeps every partition until it stops or dies; set
+// MaxClaims to ceil(n / workers) to spread the load from the start.
+//
+// # Acknowledgements and lag
+//
+// An acknowledgement stores the cursor of the last event handled (or
+// skipped, or parked), the lag, the last error and any parked events, in one
+// transaction that checks the lease. With AckPerChunk (the default) a worker
+// acknowledges once per chunk read (ChunkSize events), and before it stops,
+// releases a partition or parks an event; after a crash up to one chunk is
+// delivered again. AckPerEvent acknowledges after every handled event: at
+// most one event is delivered again, at the cost of a durable write per
+// event. A tailing worker reads chunks of one or a few events, so the modes
+// differ mostly during catch-up, where per-chunk acknowledgement keeps the
+// worker close to the speed of a raw scan.
+//
+// Lag is recorded with each acknowledgement: the number of events still to
+// process and the age of the acknowledged event. When the chunk read reached
+// the end of the subscription's events the count is exact (the rest of that
+// chunk, usually 0); otherwise it is the distance to evento's Head computed
+// from positions — exact for single-sequence backends (Pebble, SQLite), an
+// estimate on PostgreSQL — and counts events of every type. Status returns every
+// subscriber's stored state for command-line tools and health checks.
+//
+// # Failures
+//
+// A handler error (or a panic, recovered, logged with its stack and turned
+// into ErrHandlerPanic) is retried with exponential backoff: RetryPolicy,
+// jittered and capped. Stopping the worker during a backoff returns at once,
+// leaving the event to be tried again later. After Retry.MaxAttempts the
+// ExhaustedPolicy applies: StopWorker (the default) acknowledges the
+// progress before the event, records the error as the subscriber's last
+// error and stops the worker — Worker.Err and Worker.Stop return the error,
+// which wraps ErrRetriesExhausted and the handler's error; ParkEvent moves
+// the event to the dead-letter list (evento.Ack.Park) and goes on.
+// Subscription.Replay runs the handlers on the parked events and deletes
+// those that succeed.
+//
+// # Notifications
+//
+// A tailing worker sleeps until the executor's Notify channel signals new
+// commits, then reads from its cursor. It also re-reads every PollInterval
+// (default 1 s): the fallback when a signal is missed, and the way to see
+// commits of other processes when the executor does not signal them
+// (Capabilities().CrossProcessNotify false: Pebble, SQLite). Lower
+// PollInterval when other processes write to a SQLite file.
+//
+// # Observability and tests
+//
+// Workers log with log/slog (Config.Logger) with the subscription key,
+// partition, worker id, event id and attempt. Signals are callbacks fired at
+// lease gained, lost and released, chunk acknowledged, retry, park and stop,
+// so tests wait on them instead of sleeping.
+package subscription
