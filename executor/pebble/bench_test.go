@@ -11,7 +11,6 @@ import (
 
 	pdb "github.com/cockroachdb/pebble/v2"
 	"github.com/evento-go/evento"
-	"github.com/oklog/ulid/v2"
 )
 
 // The benchmarks compare the Store with raw Pebble doing the same minimal
@@ -36,27 +35,35 @@ func benchEvent(typ, id string, v uint64) evento.Event {
 
 // rawStore is raw Pebble writing the same keys the Store writes.
 type rawStore struct {
-	db  *pdb.DB
-	pos atomic.Uint64
+	db    *pdb.DB
+	pos   atomic.Uint64
+	ulids *evento.ULIDSource
+	// pointer stores only the position under the aggregate key (the
+	// layout the Store does not use), for BenchmarkLayoutWriteCost.
+	pointer bool
 }
 
 func openRaw(b *testing.B) *rawStore {
-	db, err := pdb.Open(b.TempDir(), &pdb.Options{Logger: quietLogger{newConfig(nil).logger}})
+	db, err := pdb.Open(b.TempDir(), &pdb.Options{Logger: quietLogger{newConfig(nil).logger}, CacheSize: defaultCacheSize})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	return &rawStore{db: db}
+	return &rawStore{db: db, ulids: evento.NewULIDSource()}
 }
 
 // addEvent adds one event's keys to batch, the minimal equivalent of what
 // the Store's committer writes.
-func addEvent(batch *pdb.Batch, e *evento.Event, meta []byte, key, val []byte) ([]byte, []byte) {
+func addEvent(batch *pdb.Batch, e *evento.Event, meta []byte, key, val []byte, pointer bool) ([]byte, []byte) {
 	val = appendEvent(val[:0], e, meta)
 	key = eventKey(key[:0], e.Position.Seq)
 	batch.Set(key, val, nil)
 	key = appendU64(aggregatePrefix(key[:0], e.AggregateType, e.AggregateID), e.Version)
-	batch.Set(key, val, nil)
+	if pointer {
+		batch.Set(key, val[valuePosOffset:valuePosOffset+8], nil)
+	} else {
+		batch.Set(key, val, nil)
+	}
 	key = appendU64(typePrefix(key[:0], e.AggregateType), e.Position.Seq)
 	batch.Set(key, nil, nil)
 	key = appendU64(typeNamePrefix(key[:0], e.AggregateType, e.Name), e.Position.Seq)
@@ -81,9 +88,9 @@ func (r *rawStore) rawWrite(events []evento.Event) error {
 		e := &events[i]
 		e.Position = evento.Position{Seq: r.pos.Add(1)}
 		e.Timestamp = now
-		e.ID = ulid.ULID{1}
+		e.ID = r.ulids.New(now)
 		meta, _ := evento.EncodeMetadata(e.Metadata)
-		key, val = addEvent(batch, e, meta, key, val)
+		key, val = addEvent(batch, e, meta, key, val, r.pointer)
 	}
 	return batch.Commit(pdb.Sync)
 }
@@ -97,22 +104,38 @@ func openBenchStore(b *testing.B) *Store {
 	return s
 }
 
-// compare runs raw and ours for n operations each, alternating halves,
-// and reports the metrics. perOp is the number of events per operation.
+// compare runs raw and ours for b.N operations each, alternating in ten
+// rounds (of b.N/10 operations) so that drift of the machine (other processes, page cache) hits
+// both alike, and reports the metrics. perOp is the number of events per
+// operation.
 func compare(b *testing.B, perOp int, raw, ours func(from, to int)) {
 	b.Helper()
 	var rawDur, ourDur time.Duration
-	half := b.N / 2
-	run := func(f func(int, int), from, to int, d *time.Duration) {
-		t0 := time.Now()
-		f(from, to)
-		*d += time.Since(t0)
-	}
+	const rounds = 10
 	b.ResetTimer()
-	run(raw, 0, half, &rawDur)
-	run(ours, 0, half, &ourDur)
-	run(raw, half, b.N, &rawDur)
-	run(ours, half, b.N, &ourDur)
+	for r := range rounds {
+		from, to := b.N*r/rounds, b.N*(r+1)/rounds
+		if from == to {
+			continue
+		}
+		// Alternate which side goes first, so that each suffers the
+		// other's background compactions alike.
+		if r%2 == 0 {
+			t0 := time.Now()
+			raw(from, to)
+			t1 := time.Now()
+			ours(from, to)
+			rawDur += t1.Sub(t0)
+			ourDur += time.Since(t1)
+		} else {
+			t0 := time.Now()
+			ours(from, to)
+			t1 := time.Now()
+			raw(from, to)
+			ourDur += t1.Sub(t0)
+			rawDur += time.Since(t1)
+		}
+	}
 	b.StopTimer()
 	events := float64(b.N * perOp)
 	ourRate := events / ourDur.Seconds()
@@ -183,6 +206,8 @@ func BenchmarkAppend16Writers(b *testing.B) {
 			}
 		})
 	})
+	// How many writes shared each WAL sync.
+	b.ReportMetric(float64(b.N)/float64(s.commits.Load()), "writes/commit")
 }
 
 // BenchmarkAppendBatch100: 100 events of one aggregate per durable commit.
@@ -207,6 +232,38 @@ func BenchmarkAppendBatch100(b *testing.B) {
 	}, func(from, to int) {
 		for i := from; i < to; i++ {
 			if err := s.Write(ctx, batch(i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkLayoutWriteCost measures what storing each event in full under
+// both the log key and the aggregate key (the Store's layout) costs on
+// writes, against storing only the position under the aggregate key
+// (which would make every aggregate load one lookup per event, see
+// BenchmarkAggregateLoad100). Both sides are raw Pebble, 100 events per
+// synced commit; ratio_vs_raw is full-layout ÷ pointer-layout throughput.
+func BenchmarkLayoutWriteCost(b *testing.B) {
+	const n = 100
+	full, ptr := openRaw(b), openRaw(b)
+	ptr.pointer = true
+	batch := func(i int) []evento.Event {
+		out := make([]evento.Event, n)
+		for j := range out {
+			out[j] = benchEvent("bank/Account", fmt.Sprint("acc-", j%10), uint64(i*n+j+1))
+		}
+		return out
+	}
+	compare(b, n, func(from, to int) {
+		for i := from; i < to; i++ {
+			if err := ptr.rawWrite(batch(i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}, func(from, to int) {
+		for i := from; i < to; i++ {
+			if err := full.rawWrite(batch(i)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -240,7 +297,7 @@ func BenchmarkAggregateLoad100(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, e := range raw {
-			idx.Set(appendU64(append([]byte{'i'}, aggregatePrefix(nil, e.AggregateType, e.AggregateID)...), e.Version), appendU64(nil, e.Position.Seq), nil)
+			idx.Set(appendU64(aggregatePrefix([]byte{'i'}, e.AggregateType, e.AggregateID), e.Version), appendU64(nil, e.Position.Seq), nil)
 		}
 	}
 	if err := idx.Commit(pdb.Sync); err != nil {
@@ -256,25 +313,30 @@ func BenchmarkAggregateLoad100(b *testing.B) {
 	compare(b, n, func(from, to int) {
 		key := make([]byte, 0, 64)
 		for i := from; i < to; i++ {
+			// The strongest raw form of per-event lookups: one iterator
+			// per keyspace, a seek per key (cheaper than DB.Get).
+			idxIt, err := r.db.NewIter(&pdb.IterOptions{LowerBound: []byte{'i'}, UpperBound: []byte{'j'}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			logIt, err := r.db.NewIter(&pdb.IterOptions{LowerBound: []byte{tagEvent}, UpperBound: []byte{tagEvent + 1}})
+			if err != nil {
+				b.Fatal(err)
+			}
 			out := make([]evento.Event, 0, n)
 			for v := uint64(1); v <= n; v++ {
-				key = appendU64(append(append(key[:0], 'i'), aggregatePrefix(nil, "bank/Account", target)...), v)
-				pv, c, err := r.db.Get(key)
-				if err != nil {
-					b.Fatal(err)
+				key = appendU64(aggregatePrefix(append(key[:0], 'i'), "bank/Account", target), v)
+				if !idxIt.SeekGE(key) {
+					b.Fatal("index entry missing")
 				}
-				pos := decodeU64(pv)
-				c.Close()
-				ev, c, err := r.db.Get(eventKey(key[:0], pos))
-				if err != nil {
-					b.Fatal(err)
-				}
+				pos := decodeU64(idxIt.Value())
 				out = append(out, evento.Event{})
-				if err := decodeEvent(ev, &out[len(out)-1]); err != nil {
+				if err := lookupEvent(logIt, eventKey(key[:0], pos), &out[len(out)-1]); err != nil {
 					b.Fatal(err)
 				}
-				c.Close()
 			}
+			idxIt.Close()
+			logIt.Close()
 			if len(out) != n {
 				b.Fatal(len(out))
 			}
@@ -292,13 +354,28 @@ func BenchmarkAggregateLoad100(b *testing.B) {
 // BenchmarkGlobalScan reads the whole log in order and decodes it: the
 // Store through Read pages of 1000, raw Pebble with one iterator.
 func BenchmarkGlobalScan(b *testing.B) {
+	benchScan(b, evento.All())
+}
+
+// BenchmarkCatchUpByTypes is a subscription's catch-up: the OR of two type
+// filters, read through the type indexes in pages of 1000, against raw
+// ordered iteration + decode of the same events.
+func BenchmarkCatchUpByTypes(b *testing.B) {
+	benchScan(b, evento.ByType("bank/Account").Or(evento.Filter{AggregateType: "bank/Transfer"}))
+}
+
+func benchScan(b *testing.B, q evento.Query) {
 	const total = 20000
 	s := openBenchStore(b)
 	ctx := context.Background()
 	for i := 0; i < total; i += 100 {
 		evs := make([]evento.Event, 100)
 		for j := range evs {
-			evs[j] = benchEvent("bank/Account", fmt.Sprint("acc-", (i+j)%500), uint64((i+j)/500+1))
+			typ := "bank/Account"
+			if (i+j)%2 == 1 {
+				typ = "bank/Transfer"
+			}
+			evs[j] = benchEvent(typ, fmt.Sprint("acc-", (i+j)%500), uint64((i+j)/500+1))
 		}
 		if err := s.Write(ctx, evs); err != nil {
 			b.Fatal(err)
@@ -330,7 +407,7 @@ func BenchmarkGlobalScan(b *testing.B) {
 		for i := from; i < to; i++ {
 			n, c := 0, ""
 			for {
-				p, err := s.Read(ctx, evento.All().First(1000, c))
+				p, err := s.Read(ctx, q.First(1000, c))
 				if err != nil {
 					b.Fatal(err)
 				}

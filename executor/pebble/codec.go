@@ -131,7 +131,7 @@ func decodeEvent(v []byte, e *evento.Event) error {
 	} else {
 		e.Data = nil
 	}
-	m, err := evento.DecodeMetadata(meta)
+	m, err := decodeMeta(meta)
 	if err != nil {
 		return fmt.Errorf("pebble executor: event at position %d: %w", e.Position.Seq, err)
 	}

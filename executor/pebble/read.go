@@ -245,15 +245,26 @@ func (s *Store) cursorPos(c string, head uint64) (uint64, error) {
 func (s *Store) scan(ctx context.Context, q *evento.Query, from, head uint64, backward bool, n int) ([]evento.Event, error) {
 	srcs, err := s.sources(q, from, head, backward)
 	defer func() {
+		var loads uint64
 		for _, src := range srcs {
+			loads += src.loads
 			src.close()
 		}
+		s.entriesRead.Add(loads)
 	}()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]evento.Event, 0, min(n, 256))
-	var ev evento.Event
+	out := make([]evento.Event, 0, min(n, 1024))
+	// Index entries point at the log; one iterator over the log serves
+	// all lookups (seeks in increasing order are cheap in Pebble).
+	var logIt *pdb.Iterator
+	defer func() {
+		if logIt != nil {
+			_ = logIt.Close()
+		}
+	}()
+	var kb [9]byte
 	steps := 0
 	for len(out) < n {
 		// Pick the next position among the sources.
@@ -270,18 +281,27 @@ func (s *Store) scan(ctx context.Context, q *evento.Query, from, head uint64, ba
 			break
 		}
 		pos := best.pos
+		out = append(out, evento.Event{})
+		e := &out[len(out)-1]
 		if best.embedded {
-			err = decodeEvent(best.it.Value(), &ev)
+			var v []byte
+			if v, err = best.it.ValueAndErr(); err == nil {
+				err = decodeEvent(v, e)
+			}
 		} else {
-			err = s.getEvent(pos, &ev)
+			if logIt == nil {
+				if logIt, err = s.db.NewIter(&pdb.IterOptions{LowerBound: []byte{tagEvent}, UpperBound: []byte{tagEvent + 1}}); err != nil {
+					return nil, fmt.Errorf("pebble executor: read: %w", err)
+				}
+			}
+			err = s.logLookup(logIt, eventKey(kb[:0], pos), e, backward)
 		}
 		if err != nil {
 			return nil, err
 		}
-		if q.Matches(&ev) {
-			out = append(out, ev)
+		if !q.Matches(e) {
+			out = out[:len(out)-1]
 		}
-		ev = evento.Event{}
 		// Advance every source at this position (dedupe).
 		for _, src := range srcs {
 			if src.valid && src.pos == pos {
@@ -299,13 +319,57 @@ func (s *Store) scan(ctx context.Context, q *evento.Query, from, head uint64, ba
 	return out, nil
 }
 
-func (s *Store) getEvent(pos uint64, e *evento.Event) error {
-	var kb [9]byte
-	v, closer, err := s.db.Get(eventKey(kb[:0], pos))
-	if err != nil {
-		return fmt.Errorf("pebble executor: event at position %d: %w", pos, err)
+// logStepMax is how far ahead (or behind) of the log iterator's position
+// a lookup steps with Next (Prev) rather than seeking: index entries of a
+// dense query are often neighbours in the log.
+const logStepMax = 4
+
+// logLookup reads the event under key with the log iterator it, stepping
+// when the key is a near neighbour of the current position.
+func (s *Store) logLookup(it *pdb.Iterator, key []byte, e *evento.Event, backward bool) error {
+	if it.Valid() {
+		cur := it.Key()
+		if len(cur) == 9 {
+			want, at := decodeU64(key[1:]), decodeU64(cur[1:])
+			if (!backward && want > at && want-at <= logStepMax) || (backward && want < at && at-want <= logStepMax) {
+				for step := 0; step < logStepMax; step++ {
+					var ok bool
+					if backward {
+						ok = it.Prev()
+					} else {
+						ok = it.Next()
+					}
+					if !ok {
+						break
+					}
+					if c := string(it.Key()); c == string(key) {
+						v, err := it.ValueAndErr()
+						if err != nil {
+							return fmt.Errorf("pebble executor: read: %w", err)
+						}
+						return decodeEvent(v, e)
+					} else if (!backward && c > string(key)) || (backward && c < string(key)) {
+						break
+					}
+				}
+			}
+		}
 	}
-	defer closer.Close()
+	return lookupEvent(it, key, e)
+}
+
+// lookupEvent reads the event under key with the log iterator it.
+func lookupEvent(it *pdb.Iterator, key []byte, e *evento.Event) error {
+	if !it.SeekGE(key) || string(it.Key()) != string(key) {
+		if err := it.Error(); err != nil {
+			return fmt.Errorf("pebble executor: read: %w", err)
+		}
+		return fmt.Errorf("pebble executor: index points at missing event %x: %w", key, errCorrupt)
+	}
+	v, err := it.ValueAndErr()
+	if err != nil {
+		return fmt.Errorf("pebble executor: read: %w", err)
+	}
 	return decodeEvent(v, e)
 }
 
@@ -320,7 +384,7 @@ type source struct {
 	head      uint64
 	valid     bool
 	pos       uint64
-	err       error
+	loads     uint64 // entries read, for the O(page) tests
 }
 
 func (src *source) close() {
@@ -332,6 +396,7 @@ func (src *source) close() {
 // load reads the iterator's current entry.
 func (src *source) load(ok bool) error {
 	src.valid = false
+	src.loads++
 	if !ok {
 		if err := src.it.Error(); err != nil {
 			return fmt.Errorf("pebble executor: read: %w", err)
@@ -464,12 +529,17 @@ func (s *Store) aggregateSource(ref evento.AggregateRef, from, head uint64, back
 	last := decodeU64(it.Key()[len(prefix):])
 	var serr error
 	key := make([]byte, 0, len(prefix)+8)
-	posOf := func(v uint64) uint64 {
-		if !it.SeekGE(appendU64(append(key[:0], prefix...), v)) {
-			serr = errors.Join(serr, it.Error(), fmt.Errorf("pebble executor: aggregate %s/%q misses version %d: %w", ref.Type, ref.ID, v, errCorrupt))
+	posOf := func(ver uint64) uint64 {
+		if !it.SeekGE(appendU64(append(key[:0], prefix...), ver)) {
+			serr = errors.Join(serr, it.Error(), fmt.Errorf("pebble executor: aggregate %s/%q misses version %d: %w", ref.Type, ref.ID, ver, errCorrupt))
 			return 0
 		}
-		p, ok := valuePos(it.Value())
+		v, err := it.ValueAndErr()
+		if err != nil {
+			serr = fmt.Errorf("pebble executor: read: %w", err)
+			return 0
+		}
+		p, ok := valuePos(v)
 		if !ok {
 			serr = fmt.Errorf("pebble executor: bad aggregate record at %x: %w", it.Key(), errCorrupt)
 		}

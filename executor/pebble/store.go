@@ -14,7 +14,13 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/cursor"
+	"github.com/oklog/ulid/v2"
 )
+
+// defaultCacheSize is the block cache Open gives Pebble unless the Pebble
+// options set one (Pebble's own default is 8 MiB, which a catch-up over a
+// few hundred thousand events already thrashes).
+const defaultCacheSize = 32 << 20
 
 // schemaVersion is the on-disk layout version this code writes and reads.
 const schemaVersion byte = 1
@@ -45,8 +51,12 @@ type Store struct {
 	head  atomic.Uint64 // position of the last committed event
 	ulids *evento.ULIDSource
 
+	entriesRead atomic.Uint64 // index entries read by Read, for tests
+	commits     atomic.Uint64 // Pebble batches the committer wrote
+
 	// Committer-owned state.
 	next     uint64 // next position to assign
+	lastID   ulid.ULID
 	lastTS   time.Time
 	versions map[evento.AggregateRef]uint64 // bounded cache of current versions
 
@@ -99,8 +109,9 @@ func WithLogger(l *slog.Logger) Option {
 func WithMaxPageSize(n int) Option { return func(c *config) { c.maxPage = n } }
 
 // WithPebbleOptions sets the Pebble options Open uses (nil for the
-// defaults). Open fills in the file system for the in-memory form. It has
-// no effect on New.
+// defaults). Open fills in the file system for the in-memory form, and a
+// 32 MiB block cache when neither Cache nor CacheSize is set. It has no
+// effect on New.
 func WithPebbleOptions(o *pdb.Options) Option { return func(c *config) { c.pebbleOpts = o } }
 
 // WithVersionCacheSize bounds the number of aggregate versions the
@@ -151,6 +162,9 @@ func open(ctx context.Context, path string, fs vfs.FS, opts []Option) (*Store, e
 	if fs != nil {
 		po.FS = fs
 	}
+	if po.Cache == nil && po.CacheSize == 0 {
+		po.CacheSize = defaultCacheSize
+	}
 	if po.Logger == nil {
 		po.Logger = quietLogger{cfg.logger}
 	}
@@ -196,11 +210,12 @@ func newStore(db *pdb.DB, owns bool, cfg config) (*Store, error) {
 	if err := s.checkSchema(); err != nil {
 		return nil, err
 	}
-	head, err := s.loadHead()
+	head, lastID, err := s.loadHead()
 	if err != nil {
 		return nil, err
 	}
 	s.head.Store(head)
+	s.lastID = lastID
 	s.next = head + 1
 	go s.commitLoop()
 	return s, nil
@@ -228,20 +243,30 @@ func (s *Store) checkSchema() error {
 	return nil
 }
 
-func (s *Store) loadHead() (uint64, error) {
+// loadHead reads the last event's position and ID.
+func (s *Store) loadHead() (uint64, ulid.ULID, error) {
+	var id ulid.ULID
 	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: []byte{tagEvent}, UpperBound: []byte{tagEvent + 1}})
 	if err != nil {
-		return 0, fmt.Errorf("pebble executor: read head: %w", err)
+		return 0, id, fmt.Errorf("pebble executor: read head: %w", err)
 	}
 	defer it.Close()
 	if !it.Last() {
-		return 0, it.Error()
+		if err := it.Error(); err != nil {
+			return 0, id, fmt.Errorf("pebble executor: read head: %w", err)
+		}
+		return 0, id, nil
 	}
 	k := it.Key()
-	if len(k) != 9 {
-		return 0, fmt.Errorf("pebble executor: bad event key %x: %w", k, errCorrupt)
+	v, err := it.ValueAndErr()
+	if err != nil {
+		return 0, id, fmt.Errorf("pebble executor: read head: %w", err)
 	}
-	return decodeU64(k[1:]), nil
+	id, ok := valueID(v)
+	if len(k) != 9 || !ok {
+		return 0, id, fmt.Errorf("pebble executor: bad last event %x: %w", k, errCorrupt)
+	}
+	return decodeU64(k[1:]), id, nil
 }
 
 // enter marks a call in flight; the caller must call s.leave after it when

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	pdb "github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/cursor"
 	"github.com/evento-go/evento/executor"
@@ -572,7 +575,7 @@ func TestDSN(t *testing.T) {
 		}
 	}
 	_, err := executor.Open(t.Context(), "pebble::memory:?bogus=1")
-	if err == nil || !contains(err.Error(), "bogus") {
+	if err == nil || !strings.Contains(err.Error(), "bogus") {
 		t.Errorf("unknown option error %v does not name the option", err)
 	}
 	rel := "pebble:" + t.TempDir() + "/rel?sync=false"
@@ -583,4 +586,188 @@ func TestDSN(t *testing.T) {
 	x.Close()
 }
 
-func contains(s, sub string) bool { return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub))) }
+func TestIDsIncreaseAcrossRestartWhenClockGoesBack(t *testing.T) {
+	dir := t.TempDir()
+	late := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	s, err := Open(t.Context(), dir, WithClock(func() time.Time { return late }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := mustWrite(t, s, ev("T", "a", 1, "X", ""))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(t.Context(), dir, WithClock(func() time.Time { return late.Add(-time.Hour) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	second := mustWrite(t, s, ev("T", "a", 2, "X", ""))
+	if second[0].ID.Compare(first[0].ID) <= 0 {
+		t.Errorf("ID %s after restart is not above %s", second[0].ID, first[0].ID)
+	}
+}
+
+// TestReadCostFlat checks that every query shape reads O(page) index
+// entries: the count stays the same when unrelated events grow 100x.
+func TestReadCostFlat(t *testing.T) {
+	shapes := map[string]evento.Query{
+		"All":              evento.All(),
+		"AllRouting":       evento.All().WithRouting(evento.RoutingKey("hot")),
+		"AllNoKey":         evento.All().WithRouting(evento.NoRoutingKey()),
+		"Type":             evento.ByType("Hot"),
+		"TypeRouting":      evento.ByType("Hot").WithRouting(evento.RoutingKey("hot")),
+		"TypeName":         evento.ByName("Hot", "Fired"),
+		"TypeNameRouting":  evento.ByName("Hot", "Fired").WithRouting(evento.RoutingKey("hot")),
+		"TypeID":           evento.ByAggregate("Hot", "h1"),
+		"TypeIDRouting":    evento.ByAggregate("Hot", "h1").WithRouting(evento.RoutingKey("hot")),
+		"Or":               evento.ByName("Hot", "Fired").Or(evento.Filter{AggregateType: "Warm"}),
+		"OrRouting":        evento.ByType("Hot").Or(evento.Filter{AggregateType: "Warm"}).WithRouting(evento.RoutingKey("hot")),
+		"TypeNoKeyRouting": evento.ByType("Warm").WithRouting(evento.NoRoutingKey()),
+	}
+	cost := func(unrelated int) map[string]uint64 {
+		s := setup(t, WithSync(false))
+		var hv, wv uint64
+		noise := 0
+		for range 40 {
+			hv++
+			wv++
+			mustWrite(t, s, ev("Hot", "h1", hv, "Fired", "hot"))
+			mustWrite(t, s, ev("Warm", "w1", wv, "Fired", ""))
+			var batch []evento.Event
+			for range unrelated / 40 {
+				noise++
+				batch = append(batch, ev("Cold", fmt.Sprint("c", noise), 1, "Other", "cold"))
+			}
+			if len(batch) > 0 {
+				mustWrite(t, s, batch...)
+			}
+		}
+		out := map[string]uint64{}
+		for name, q := range shapes {
+			if name == "All" {
+				continue // reads every event by definition
+			}
+			before := s.entriesRead.Load()
+			p, err := s.Read(t.Context(), q.First(10, ""))
+			if err != nil || len(p.Events) != 10 {
+				t.Fatalf("%s: %d events, %v", name, len(p.Events), err)
+			}
+			p, err = s.Read(t.Context(), q.First(10, p.PageInfo.EndCursor))
+			if err != nil || len(p.Events) != 10 {
+				t.Fatalf("%s page 2: %d events, %v", name, len(p.Events), err)
+			}
+			p, err = s.Read(t.Context(), q.Last(10, p.PageInfo.StartCursor))
+			if err != nil || len(p.Events) != 10 {
+				t.Fatalf("%s backward: %d events, %v", name, len(p.Events), err)
+			}
+			out[name] = s.entriesRead.Load() - before
+		}
+		return out
+	}
+	small, big := cost(40), cost(4000)
+	for name, n := range small {
+		if big[name] != n {
+			t.Errorf("%s: read %d entries with 40 unrelated events, %d with 4000", name, n, big[name])
+		}
+		if n == 0 || n > 3*(11+4)*2 {
+			t.Errorf("%s: read %d entries for three pages of 10", name, n)
+		}
+	}
+}
+
+// TestCloseDuringWrites closes the store under concurrent writers: every
+// write either succeeds and is in the reopened store, or fails with
+// ErrClosed and is not.
+func TestCloseDuringWrites(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(t.Context(), dir, WithSync(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers = 8
+	acked := make([]uint64, writers)
+	started := make(chan struct{}, writers)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for v := uint64(1); ; v++ {
+				err := s.Write(context.Background(), []evento.Event{ev("T", fmt.Sprint(w), v, "X", "")})
+				if errors.Is(err, evento.ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Errorf("Write: %v", err)
+					return
+				}
+				acked[w] = v
+				if v == 5 {
+					started <- struct{}{}
+				}
+			}
+		})
+	}
+	for range writers {
+		<-started
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	s, err = Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for w, want := range acked {
+		if v, err := s.AggregateVersion(t.Context(), "T", fmt.Sprint(w)); err != nil || v != want {
+			t.Errorf("writer %d: version %d after reopen (%v), %d acknowledged", w, v, err, want)
+		}
+	}
+}
+
+func TestNewLeavesDBToCaller(t *testing.T) {
+	db, err := pdb.Open("", &pdb.Options{FS: vfs.NewMem()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, s, ev("T", "a", 1, "X", ""))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The db is still open: a new Store over it sees the data.
+	s, err = New(db)
+	if err != nil {
+		t.Fatalf("New over the still-open db: %v", err)
+	}
+	if v, err := s.AggregateVersion(t.Context(), "T", "a"); err != nil || v != 1 {
+		t.Errorf("AggregateVersion = %d, %v", v, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("db.Close after Store.Close: %v", err)
+	}
+	if _, err := New(nil); err == nil {
+		t.Error("New(nil) succeeded")
+	}
+}
+
+func TestSchemaTooNew(t *testing.T) {
+	db, err := pdb.Open("", &pdb.Options{FS: vfs.NewMem()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Set([]byte{tagSchema}, []byte{schemaVersion + 1}, pdb.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(db); !errors.Is(err, evento.ErrSchemaTooNew) {
+		t.Errorf("New over a newer schema = %v, want ErrSchemaTooNew", err)
+	}
+}

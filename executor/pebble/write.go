@@ -9,6 +9,7 @@ import (
 
 	pdb "github.com/cockroachdb/pebble/v2"
 	"github.com/evento-go/evento"
+	"github.com/oklog/ulid/v2"
 )
 
 // writeReq is one Write handed to the committer.
@@ -71,6 +72,11 @@ func (s *Store) commitLoop() {
 	for {
 		group = group[:0]
 		select {
+		case <-s.closing:
+			return
+		default:
+		}
+		select {
 		case r := <-s.reqs:
 			group = append(group, r)
 		case <-s.closing:
@@ -132,7 +138,7 @@ func (s *Store) commitGroup(batch *pdb.Batch, group []*writeReq) {
 			e := &r.events[i]
 			e.Position = evento.Position{Seq: next}
 			e.Timestamp = now
-			e.ID = s.ulids.New(now)
+			e.ID = s.newID(now)
 			next++
 			val = appendEvent(val[:0], e, r.meta[i])
 			key = eventKey(key[:0], e.Position.Seq)
@@ -154,6 +160,7 @@ func (s *Store) commitGroup(batch *pdb.Batch, group []*writeReq) {
 	}
 	if count > 0 && rerr == nil {
 		rerr = batch.Commit(s.wopts)
+		s.commits.Add(1)
 	}
 	if count > 0 {
 		if rerr != nil {
@@ -186,6 +193,24 @@ func (s *Store) commitGroup(batch *pdb.Batch, group []*writeReq) {
 	if count > 0 && rerr == nil {
 		s.broadcast()
 	}
+}
+
+// newID returns a ULID for a new event, greater than every ID in the
+// store even if the clock went back since the last commit, restart
+// included. Only the committer calls it.
+func (s *Store) newID(now time.Time) ulid.ULID {
+	id := s.ulids.New(now)
+	if id.Compare(s.lastID) <= 0 {
+		id = s.lastID
+		for i := len(id) - 1; i >= 0; i-- {
+			id[i]++
+			if id[i] != 0 {
+				break
+			}
+		}
+	}
+	s.lastID = id
+	return id
 }
 
 // currentVersion returns an aggregate's committed version, from the cache
