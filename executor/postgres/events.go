@@ -12,16 +12,21 @@ import (
 	"github.com/evento-go/evento"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/oklog/ulid/v2"
 )
 
 // queries holds the SQL that depends on the schema and the ordering.
 type queries struct {
-	begin      string // round trip 1 of a write: BEGIN + xid or lock
+	lock       string // the ordering lock a write takes first
+	ev         string // quoted events table
+	txValue    string
 	insert     string
 	versions   string
 	horizon    string // "" for the lock ordering
 	setHorizon string // "" for the lock ordering
+	prelude    string // first statement of a read: horizon (if any) and plan settings
+	planOnly   string // the plan settings alone
 	cols       string
 	readAgg    string
 	aggVersion string
@@ -32,9 +37,19 @@ type queries struct {
 
 const eventCols = "tx, seq, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, ts"
 
+// planSettings are set, local to the implicit transaction of a read's
+// pipeline, before its queries are planned. Without them the planner, with
+// statistics that lag a growing table, may pick a bitmap scan of every row
+// after the cursor and a top-N sort over them instead of reading one page
+// in index order: O(rest of the log) per page instead of O(page).
+// The disabled paths' cost penalty would also push the plan's cost over
+// jit_above_cost: JIT compiling a page query costs 100ms, so JIT is off too.
+const planSettings = "set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true)"
+
 // horizonSQL computes the read horizon of a schema's event log and stores it
-// in the session setting evento.horizon, for the statements that follow on
-// the same connection (each with its own, later snapshot).
+// in the setting evento.horizon, local to the read's implicit transaction,
+// for the statements that follow in the same pipeline (each with its own,
+// later snapshot in READ COMMITTED).
 //
 // The horizon H is the smaller of this statement's snapshot xmax and the
 // smallest transaction id of the writers registered at the time (holders of
@@ -60,39 +75,66 @@ w AS (
 	WHERE a.locktype = 'advisory' AND a.classid = %d AND a.objid = %d AND a.objsubid = 1)
 SELECT set_config('evento.horizon', least(n.n, (
 	SELECT min(CASE WHEN d < 2147483648 THEN n.n + d ELSE n.n + d - 4294967296 END)
-	FROM (SELECT ((w.x - (n.n & 4294967295)) + 4294967296) %% 4294967296 AS d FROM w) dd))::text, false)
-FROM n`, hi, lo)
+	FROM (SELECT ((w.x - (n.n & 4294967295)) + 4294967296) %% 4294967296 AS d FROM w) dd))::text, true),
+	%s
+FROM n`, hi, lo, planSettings)
 }
 
-func buildQueries(schema string, o Ordering, writersKey int64) queries {
+// insertSQL returns the statement that appends a batch, alone in its
+// (implicit) transaction: one round trip, like a raw INSERT.
+//
+// The ordering lock is taken in a materialized CTE that every inserted row
+// joins, so it is held before the first row is inserted, which is when the
+// transaction id is assigned (nothing before assigns one: the predecessor
+// check uses pg_current_xact_id_if_assigned). The NOT EXISTS checks that
+// every aggregate's expected version is present (the unique constraint
+// catches a version already taken) and older than this transaction, so an
+// aggregate's events are in version order in the global order. hook, for
+// tests, is a select-list expression evaluated after the lock. The
+// predecessor is looked up by its full unique key only (a condition on tx
+// beside it would let the planner pick the (type, id, tx, seq) index and
+// read the whole aggregate).
+func (q *queries) insertSQL(hook string) string {
+	with := "WITH l AS MATERIALIZED (" + q.lock + " AS locked)"
+	from := "l"
+	if hook != "" {
+		with += ", h AS MATERIALIZED (SELECT " + hook + " FROM l)"
+		from = "l, h"
+	}
+	return with + `
+INSERT INTO ` + q.ev + ` (tx, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata)
+SELECT ` + q.txValue + `, u.id, u.t, u.i, u.v, u.n, u.r, u.d, u.m
+FROM ` + from + `, unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bigint[], $5::bytea[], $6::bytea[], $7::bytea[], $8::bytea[])
+	WITH ORDINALITY AS u(id, t, i, v, n, r, d, m, ord)
+WHERE NOT EXISTS (
+	SELECT 1 FROM unnest($9::bytea[], $10::bytea[], $11::bigint[]) AS p(t, i, v)
+	WHERE coalesce((SELECT e.tx FROM ` + q.ev + ` e WHERE e.aggregate_type = p.t AND e.aggregate_id = p.i AND e.version = p.v), '18446744073709551615'::xid8)
+		>= coalesce(pg_current_xact_id_if_assigned(), '18446744073709551615'::xid8))
+ORDER BY u.ord
+RETURNING tx, seq, ts`
+}
+
+func buildQueries(schema string, o Ordering, writersKey, appendKey int64) queries {
 	ev := schema + ".events"
 	q := queries{cols: eventCols}
 	txValue := "pg_current_xact_id()"
 	if o == OrderingTxHorizon {
 		// The writer registers (shared advisory lock) before it has a
 		// transaction id, so that readers can find every writer that has one.
-		q.begin = fmt.Sprintf("BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock_shared(%d); SELECT pg_current_xact_id()", writersKey)
+		q.lock = fmt.Sprintf("SELECT pg_advisory_xact_lock_shared(%d)", writersKey)
 		q.setHorizon = horizonSQL(writersKey)
+		q.prelude = q.setHorizon
 		q.horizon = "tx < current_setting('evento.horizon')::xid8"
 	} else {
-		q.begin = "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(%d)"
+		q.lock = fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", appendKey)
 		txValue = "'0'::xid8"
 	}
-	// One statement appends the whole batch. The NOT EXISTS checks that every
-	// aggregate's expected version is present (the unique constraint catches
-	// a version already taken) and was written by an earlier transaction, so
-	// that an aggregate's events are in version order in the global order.
-	q.insert = `INSERT INTO ` + ev + ` (tx, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata)
-SELECT ` + txValue + `, u.id, u.t, u.i, u.v, u.n, u.r, u.d, u.m
-FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bigint[], $5::bytea[], $6::bytea[], $7::bytea[], $8::bytea[])
-	WITH ORDINALITY AS u(id, t, i, v, n, r, d, m, ord)
-WHERE NOT EXISTS (
-	SELECT 1 FROM unnest($9::bytea[], $10::bytea[], $11::bigint[]) AS p(t, i, v)
-	WHERE NOT EXISTS (
-		SELECT 1 FROM ` + ev + ` e
-		WHERE e.aggregate_type = p.t AND e.aggregate_id = p.i AND e.version = p.v AND e.tx < pg_current_xact_id()))
-ORDER BY u.ord
-RETURNING seq, ts`
+	q.planOnly = "SELECT " + planSettings
+	if q.prelude == "" {
+		q.prelude = q.planOnly
+	}
+	q.ev, q.txValue = ev, txValue
+	q.insert = q.insertSQL("")
 	q.versions = `SELECT coalesce((SELECT max(e.version) FROM ` + ev + ` e WHERE e.aggregate_type = p.t AND e.aggregate_id = p.i), 0)
 FROM unnest($1::bytea[], $2::bytea[]) WITH ORDINALITY AS p(t, i, ord) ORDER BY p.ord`
 	q.readAgg = `SELECT ` + eventCols + ` FROM ` + ev + ` WHERE aggregate_type = $1 AND aggregate_id = $2 AND version > $3 ORDER BY version LIMIT $4`
@@ -174,73 +216,33 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 	}
 }
 
-// writeOnce runs one write transaction in two round trips: BEGIN with the
-// transaction id (or the append lock), then the INSERT pipelined with
-// COMMIT. It reports whether a failure is worth retrying.
+// writeOnce runs one write: a single INSERT statement in its own implicit
+// transaction. It reports whether a failure is worth retrying.
 func (s *Store) writeOnce(ctx context.Context, events []evento.Event, spans []evento.Span, a *batchArrays) (retry bool, err error) {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return false, s.wrap("write: acquire connection", err)
-	}
-	defer conn.Release()
-	pc := conn.Conn().PgConn()
-	defer func() {
-		// Leave no transaction open on a connection going back to the pool.
-		if st := pc.TxStatus(); st != 'I' && !pc.IsClosed() {
-			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if _, rerr := pc.Exec(rctx, "ROLLBACK").ReadAll(); rerr != nil {
-				_ = pc.Close(rctx)
-			}
-			cancel()
-		}
-	}()
-
+	// IDs increase with call order in this process; positions are assigned
+	// by the database.
 	ids := make([][]byte, len(events))
-	var txid uint64
-	begin := s.q.begin
-	if s.ordering == OrderingAdvisoryLock {
-		begin = fmt.Sprintf(begin, s.lockKey)
-	} else {
-		// IDs must increase with transaction ids within this process:
-		// take the id and make the ULIDs under one lock.
-		s.idMu.Lock()
+	now := time.Now()
+	for i := range ids {
+		id := s.ids.New(now)
+		ids[i] = id[:]
 	}
-	res, err := pc.Exec(ctx, begin).ReadAll()
-	if err == nil && s.ordering == OrderingTxHorizon {
-		if last := res[len(res)-1]; len(res) != 3 || len(last.Rows) != 1 || len(last.Rows[0]) != 1 {
-			err = errors.New("unexpected reply to pg_current_xact_id()")
-		} else {
-			txid, err = strconv.ParseUint(string(last.Rows[0][0]), 10, 64)
-		}
-	}
-	if err == nil {
-		now := time.Now()
-		for i := range ids {
-			id := s.ids.New(now)
-			ids[i] = id[:]
-		}
-	}
-	if s.ordering == OrderingTxHorizon {
-		s.idMu.Unlock()
-	}
-	if err != nil {
-		return false, s.wrap("write: begin", err)
-	}
-
+	insert := s.q.insert
 	if h := s.cfg.beforeInsert; h != nil {
-		h(ctx, pc.PID())
+		if hook := h(ctx); hook != "" {
+			insert = s.q.insertSQL(hook)
+		}
 	}
-	b := &pgx.Batch{}
-	b.Queue(s.q.insert, ids, a.types, a.aggIDs, a.versions, a.names, a.routing, a.data, a.meta, a.predT, a.predI, a.predV)
-	b.Queue("COMMIT")
-	br := conn.SendBatch(ctx, b)
-	rows, err := br.Query()
+	rows, err := s.pool.Query(ctx, insert, ids, a.types, a.aggIDs, a.versions, a.names, a.routing, a.data, a.meta, a.predT, a.predI, a.predV)
 	n := 0
 	if err == nil {
+		var (
+			txid uint64
+			seq  int64
+			ts   time.Time
+		)
 		for rows.Next() {
-			var seq int64
-			var ts time.Time
-			if err = rows.Scan(&seq, &ts); err != nil {
+			if err = rows.Scan(&txid, &seq, &ts); err != nil {
 				break
 			}
 			if n < len(events) {
@@ -256,12 +258,6 @@ func (s *Store) writeOnce(ctx context.Context, events []evento.Event, spans []ev
 			err = rows.Err()
 		}
 	}
-	if err == nil {
-		_, err = br.Exec()
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
 	if err == nil && n == len(events) {
 		return false, nil
 	}
@@ -270,16 +266,14 @@ func (s *Store) writeOnce(ctx context.Context, events []evento.Event, spans []ev
 	if err != nil && !unique {
 		return false, s.wrap("write", err)
 	}
-	// A version conflict (or, with no row inserted, an expected version
-	// that is missing or was written by a later transaction). The
-	// transaction is over: read the actual versions.
-	if st := pc.TxStatus(); st != 'I' {
-		if _, rerr := pc.Exec(ctx, "ROLLBACK").ReadAll(); rerr != nil {
-			return false, s.wrap("write: rollback", rerr)
-		}
+	if err == nil && n != 0 {
+		return false, fmt.Errorf("postgres executor: write: inserted %d of %d events", n, len(events))
 	}
-	actual := make([]int64, 0, len(spans))
-	vrows, verr := conn.Query(ctx, s.q.versions, a.spanT, a.spanI)
+	// A version conflict (unique violation), or no row inserted: an
+	// expected version is missing, or was not yet visible, or was written
+	// by a newer transaction. Nothing was written: read the actual versions.
+	vrows, verr := s.pool.Query(ctx, s.q.versions, a.spanT, a.spanI)
+	var actual []int64
 	if verr == nil {
 		actual, verr = pgx.CollectRows(vrows, pgx.RowTo[int64])
 	}
@@ -291,12 +285,8 @@ func (s *Store) writeOnce(ctx context.Context, events []evento.Event, spans []ev
 			return false, &evento.VersionConflictError{AggregateType: sp.Type, AggregateID: sp.ID, Expected: sp.Expected, Actual: uint64(actual[i])}
 		}
 	}
-	if n != 0 && !unique {
-		return false, fmt.Errorf("postgres executor: write: inserted %d of %d events", n, len(events))
-	}
 	// Every aggregate is at its expected version now: a concurrent writer
-	// committed it in between, or it was written by a transaction newer
-	// than ours. Retry with a new transaction.
+	// committed it after this statement's snapshot. Retry.
 	return true, &evento.VersionConflictError{AggregateType: spans[0].Type, AggregateID: spans[0].ID, Expected: spans[0].Expected, Actual: uint64(actual[0])}
 }
 
@@ -350,7 +340,12 @@ func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
 		if horizon != "" {
 			common = append(common, horizon)
 		}
-		if op != "" {
+		switch {
+		case op != "" && s.ordering == OrderingAdvisoryLock:
+			// tx is always 0: an equality on it lets every index range
+			// over seq.
+			common = append(common, "tx = "+arg(pos.Tx)+"::xid8 AND seq "+op+" "+arg(int64(pos.Seq))+"::bigint")
+		case op != "":
 			common = append(common, "(tx, seq) "+op+" ("+arg(pos.Tx)+"::xid8, "+arg(int64(pos.Seq))+"::bigint)")
 		}
 		out := make([]string, len(filters))
@@ -394,7 +389,9 @@ func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
 	}
 	b := &pgx.Batch{}
 	if horizon != "" {
-		b.Queue(s.q.setHorizon)
+		b.Queue(s.q.prelude)
+	} else {
+		b.Queue(s.q.planOnly)
 	}
 	if pos != nil {
 		b.Queue(s.q.cursorID, pos.Tx, int64(pos.Seq))
@@ -409,10 +406,8 @@ func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
 	hasOther := false
-	if horizon != "" {
-		if _, err := br.Exec(); err != nil {
-			return evento.Page{}, s.wrap("read: horizon", err)
-		}
+	if _, err := br.Exec(); err != nil {
+		return evento.Page{}, s.wrap("read: horizon", err)
 	}
 	if pos != nil {
 		var id []byte
@@ -453,33 +448,53 @@ func singleAggregate(fs []evento.Filter) bool {
 	return true
 }
 
-// scanEvents reads event rows in eventCols order.
+// scanEvents reads event rows in eventCols order. Identifiers are scanned
+// without a copy (pgtype.DriverBytes, valid until the next row) and copied
+// once into strings; Data is scanned into a fresh slice the caller owns.
 func scanEvents(rows pgx.Rows, capHint int) ([]evento.Event, error) {
 	defer rows.Close()
 	out := make([]evento.Event, 0, capHint)
 	var (
-		tx                   uint64
-		seq, version         int64
-		id, t, i, n, r, d, m []byte
-		ts                   time.Time
+		tx            uint64
+		seq, version  int64
+		id, t, i, n   pgtype.DriverBytes
+		r, m          pgtype.DriverBytes
+		d             []byte
+		ts            time.Time
+		lastT, lastID string
+		lastName      string
 	)
 	for rows.Next() {
+		d = nil
 		if err := rows.Scan(&tx, &seq, &id, &t, &i, &version, &n, &r, &d, &m, &ts); err != nil {
 			return nil, err
 		}
+		// Consecutive rows often share a type or aggregate: reuse the
+		// string.
+		if string(t) != lastT {
+			lastT = string(t)
+		}
+		if string(i) != lastID {
+			lastID = string(i)
+		}
+		if string(n) != lastName {
+			lastName = string(n)
+		}
 		e := evento.Event{
-			AggregateType: string(t), AggregateID: string(i), Version: uint64(version), Name: string(n), RoutingKey: string(r),
+			AggregateType: lastT, AggregateID: lastID, Version: uint64(version), Name: lastName, RoutingKey: string(r),
 			Timestamp: ts.UTC(), Position: evento.Position{Tx: tx, Seq: uint64(seq)},
 		}
 		if len(d) > 0 {
-			e.Data = append([]byte(nil), d...)
+			e.Data = d
 		}
 		copy(e.ID[:], id)
-		md, err := evento.DecodeMetadata(m)
-		if err != nil {
-			return nil, fmt.Errorf("event %s: %w", e.ID, err)
+		if len(m) > 0 {
+			md, err := evento.DecodeMetadata(m)
+			if err != nil {
+				return nil, fmt.Errorf("event %s: %w", e.ID, err)
+			}
+			e.Metadata = md
 		}
-		e.Metadata = md
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -498,7 +513,15 @@ func (s *Store) ReadAggregate(ctx context.Context, aggregateType, id string, aft
 	if after > math.MaxInt64 {
 		return []evento.Event{}, nil
 	}
-	rows, err := s.pool.Query(ctx, s.q.readAgg, []byte(aggregateType), []byte(id), int64(after), lim)
+	b := &pgx.Batch{}
+	b.Queue(s.q.planOnly)
+	b.Queue(s.q.readAgg, []byte(aggregateType), []byte(id), int64(after), lim)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, s.wrap("read aggregate", err)
+	}
+	rows, err := br.Query()
 	if err != nil {
 		return nil, s.wrap("read aggregate", err)
 	}
@@ -507,6 +530,9 @@ func (s *Store) ReadAggregate(ctx context.Context, aggregateType, id string, aft
 		hint = 16
 	}
 	evs, err := scanEvents(rows, hint)
+	if err == nil {
+		err = br.Close()
+	}
 	if err != nil {
 		return nil, s.wrap("read aggregate", err)
 	}
@@ -564,7 +590,7 @@ func (s *Store) Head(ctx context.Context) (evento.Position, error) {
 		err = s.pool.QueryRow(ctx, s.q.head).Scan(&tx, &seq)
 	} else {
 		b := &pgx.Batch{}
-		b.Queue(s.q.setHorizon)
+		b.Queue(s.q.prelude)
 		b.Queue(s.q.head)
 		br := s.pool.SendBatch(ctx, b)
 		if _, err = br.Exec(); err == nil {

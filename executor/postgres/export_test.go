@@ -2,9 +2,9 @@ package postgres
 
 import "context"
 
-// WithBeforeInsert sets a hook run inside each write transaction after its
-// transaction id (or append lock) is taken, before the INSERT.
-func WithBeforeInsert(f func(ctx context.Context, pid uint32)) Option {
+// WithBeforeInsert sets a hook returning a select-list expression that each
+// write evaluates after taking its ordering lock, before inserting.
+func WithBeforeInsert(f func(ctx context.Context) string) Option {
 	return func(c *config) { c.beforeInsert = f }
 }
 
@@ -17,9 +17,9 @@ func WithExplain(f func(sql string, args []any)) Option {
 // it is down.
 func ListenPID(s *Store) uint32 { return s.notifier.listenPID.Load() }
 
-// HorizonSQL returns the statement that sets the read horizon, "" for the
-// lock ordering.
-func HorizonSQL(s *Store) string { return s.q.setHorizon }
+// PreludeSQL returns the statement a read runs first in its transaction
+// (horizon and plan settings).
+func PreludeSQL(s *Store) string { return s.q.prelude }
 
 // WritersLockKey returns the shared advisory lock key writers of schema
 // take before their transaction id.

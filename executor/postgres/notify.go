@@ -25,7 +25,12 @@ type notifier struct {
 	kick      chan struct{}
 	listening atomic.Bool
 	listenPID atomic.Uint32 // backend pid of the LISTEN connection, for tests
+	lastSent  time.Time     // sender goroutine only
 }
+
+// notifyMinInterval is the shortest time between two pg_notify calls of a
+// store: commits within it share one notification.
+const notifyMinInterval = 5 * time.Millisecond
 
 type subscriber struct {
 	ch   chan struct{}
@@ -82,6 +87,8 @@ func (n *notifier) broadcast() {
 // committed signals a local commit: local subscribers at once, other
 // processes through pg_notify (sent after the commit, not inside the write
 // transaction, where NOTIFY would serialise commits on the notify queue lock).
+// The notifying transaction commits asynchronously: it has an xid (the queue
+// records one) but nothing worth a WAL flush.
 func (n *notifier) committed() {
 	n.broadcast()
 	select {
@@ -110,7 +117,20 @@ func (n *notifier) sender() {
 			return
 		case <-n.kick:
 		}
-		if _, err := n.s.pool.Exec(ctx, "SELECT pg_notify($1, $2)", notifyChannel, n.s.cfg.schema); err != nil && ctx.Err() == nil {
+		// Coalesce: at most one pg_notify per notifyMinInterval.
+		if !n.lastSent.IsZero() {
+			if wait := notifyMinInterval - time.Since(n.lastSent); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return
+				case <-t.C:
+				}
+			}
+		}
+		n.lastSent = time.Now()
+		if _, err := n.s.pool.Exec(ctx, "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)", notifyChannel, n.s.cfg.schema); err != nil && ctx.Err() == nil {
 			n.s.cfg.logger.Debug("postgres executor: pg_notify failed", "err", err)
 		}
 	}

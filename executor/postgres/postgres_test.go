@@ -106,20 +106,39 @@ func checkPerAggregate(t testing.TB, seen []evento.Event) {
 
 type holdKey struct{}
 
-type hold struct{ holding, release chan struct{} }
+// waitLockWaiter polls pg_locks until a backend waits for advisory lock key.
+func waitLockWaiter(ctx context.Context, c *pgx.Conn, key int64) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		err := c.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+			AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1`, key).Scan(&n)
+		if err != nil || n > 0 {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return errors.New("held write never waited for the test's lock")
+		}
+		pause()
+	}
+}
 
 // TestOrderingLongAndShortTransactions interleaves write transactions held
 // open (after they took their transaction id, before they insert) with many
 // short ones from several connections, while a reader tails the log: no
 // event may appear behind the reader's cursor and every event is seen once.
 func TestOrderingLongAndShortTransactions(t *testing.T) {
-	hook := postgres.WithBeforeInsert(func(ctx context.Context, _ uint32) {
-		if h, ok := ctx.Value(holdKey{}).(hold); ok {
-			close(h.holding)
-			<-h.release
+	// A held write takes its transaction id, then waits for an advisory
+	// lock the test holds.
+	hook := postgres.WithBeforeInsert(func(ctx context.Context) string {
+		if k, ok := ctx.Value(holdKey{}).(int64); ok {
+			return fmt.Sprintf("pg_current_xact_id(), pg_advisory_xact_lock(%d)", k)
 		}
+		return ""
 	})
 	s, _ := open(t, hook)
+	holder := rawConn(t)
+	const key = int64(0x5eed_0000_0001)
 	ctx := context.Background()
 	const shortWriters, shortCommits, longRounds = 6, 40, 8
 	var committed atomic.Int64
@@ -151,12 +170,19 @@ func TestOrderingLongAndShortTransactions(t *testing.T) {
 	// short writers have committed more events, then commit.
 	wg.Go(func() {
 		for r := range longRounds {
-			h := hold{make(chan struct{}), make(chan struct{})}
+			if _, err := holder.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+				errs <- err
+				return
+			}
 			done := make(chan error, 1)
-			lctx := context.WithValue(ctx, holdKey{}, h)
+			lctx := context.WithValue(ctx, holdKey{}, key)
 			batch := []evento.Event{ev("long", "l", uint64(2*r+1)), ev("long", "l", uint64(2*r+2))}
 			go func() { done <- s.Write(lctx, batch) }()
-			<-h.holding // the held write has its transaction id
+			// Wait until the held write has its transaction id and waits.
+			if err := waitLockWaiter(ctx, holder, key); err != nil {
+				errs <- err
+				return
+			}
 			shortMu.Lock()
 			from := len(shorts)
 			shortMu.Unlock()
@@ -168,7 +194,10 @@ func TestOrderingLongAndShortTransactions(t *testing.T) {
 			shortMu.Lock()
 			rounds = append(rounds, round{long: batch, overtaken: slices.Clone(shorts[from:])})
 			shortMu.Unlock()
-			close(h.release)
+			if _, err := holder.Exec(ctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
+				errs <- err
+				return
+			}
 			if err := <-done; err != nil {
 				errs <- err
 				return
@@ -294,8 +323,6 @@ func findRaw(es []evento.Event) (int, bool) {
 	}
 	return -1, false
 }
-
-
 
 func TestConcurrentOpenMigrates(t *testing.T) {
 	dsn := postgrestest.DSN(t)
@@ -434,33 +461,48 @@ func TestExecutorOpenSchemes(t *testing.T) {
 	}
 }
 
-// TestConnectionDroppedMidWrite kills the writing backend from another
-// connection inside the write transaction: nothing of the batch lands and
-// the next write works.
+// TestConnectionDroppedMidWrite kills the writing backend with
+// pg_terminate_backend from another connection while the write transaction
+// is open (after its ordering lock, before its INSERT): nothing of the batch
+// lands and the next write works.
 func TestConnectionDroppedMidWrite(t *testing.T) {
 	for _, o := range []postgres.Ordering{postgres.OrderingTxHorizon, postgres.OrderingAdvisoryLock} {
 		t.Run(string(o), func(t *testing.T) {
 			killer := rawConn(t)
-			var kill atomic.Bool
-			hook := postgres.WithBeforeInsert(func(ctx context.Context, pid uint32) {
-				if kill.Load() {
-					var ok bool
-					if err := killer.QueryRow(ctx, "SELECT pg_terminate_backend($1)", int32(pid)).Scan(&ok); err != nil || !ok {
-						t.Errorf("pg_terminate_backend(%d) = %v, %v", pid, ok, err)
-					}
+			const key = int64(0x5eed_0000_0002)
+			var stall atomic.Bool
+			hook := postgres.WithBeforeInsert(func(ctx context.Context) string {
+				if stall.Load() {
+					return fmt.Sprintf("pg_current_xact_id(), pg_advisory_xact_lock(%d)", key)
 				}
+				return ""
 			})
 			s, _ := open(t, hook, postgres.WithOrdering(o))
 			ctx := context.Background()
 			if err := s.Write(ctx, []evento.Event{ev("d", "a", 1)}); err != nil {
 				t.Fatal(err)
 			}
-			kill.Store(true)
-			err := s.Write(ctx, []evento.Event{ev("d", "a", 2), ev("d", "a", 3), ev("d", "b", 1)})
-			if err == nil {
+			if _, err := killer.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+				t.Fatal(err)
+			}
+			stall.Store(true)
+			done := make(chan error, 1)
+			go func() { done <- s.Write(ctx, []evento.Event{ev("d", "a", 2), ev("d", "a", 3), ev("d", "b", 1)}) }()
+			if err := waitLockWaiter(ctx, killer, key); err != nil {
+				t.Fatal(err)
+			}
+			var killed bool
+			if err := killer.QueryRow(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+				AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid`, key).Scan(&killed); err != nil || !killed {
+				t.Fatalf("pg_terminate_backend = %v, %v", killed, err)
+			}
+			if err := <-done; err == nil {
 				t.Fatal("Write on a killed connection succeeded")
 			}
-			kill.Store(false)
+			stall.Store(false)
+			if _, err := killer.Exec(ctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
+				t.Fatal(err)
+			}
 			if v, err := s.AggregateVersion(ctx, "d", "a"); err != nil || v != 1 {
 				t.Fatalf("after the failed write AggregateVersion = %d, %v; want 1", v, err)
 			}

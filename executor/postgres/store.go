@@ -54,9 +54,10 @@ type config struct {
 	logger       *slog.Logger
 	pollInterval time.Duration
 	listen       bool
-	// beforeInsert, for tests, runs in a write transaction after its
-	// transaction id (or append lock) is taken, with the backend's pid.
-	beforeInsert func(ctx context.Context, pid uint32)
+	// beforeInsert, for tests, returns a select-list expression that a
+	// write evaluates after taking its ordering lock, before inserting (""
+	// for none).
+	beforeInsert func(ctx context.Context) string
 	// explain, for tests, receives each page query of Read.
 	explain func(sql string, args []any)
 }
@@ -93,9 +94,7 @@ type Store struct {
 	schema   string // quoted identifier
 	rawDSN   string // redacted, for messages
 	ordering Ordering
-	lockKey  int64
 	ids      *evento.ULIDSource
-	idMu     sync.Mutex
 	q        queries
 
 	closed    atomic.Bool
@@ -247,8 +246,7 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, own bool, red string, opt
 		return nil, err
 	}
 	s.ordering = ordering
-	s.lockKey = lockKey("evento.append." + cfg.schema)
-	s.q = buildQueries(s.schema, ordering, lockKey("evento.writers."+cfg.schema))
+	s.q = buildQueries(s.schema, ordering, lockKey("evento.writers."+cfg.schema), lockKey("evento.append."+cfg.schema))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.notifier = newNotifier(s)
 	return s, nil

@@ -32,7 +32,13 @@ CREATE TABLE ${schema}.events (
 CREATE INDEX events_routing       ON ${schema}.events (routing_key, tx, seq);
 CREATE INDEX events_type          ON ${schema}.events (aggregate_type, tx, seq);
 CREATE INDEX events_type_routing  ON ${schema}.events (aggregate_type, routing_key, tx, seq);
-CREATE INDEX events_aggregate     ON ${schema}.events (aggregate_type, aggregate_id, tx, seq);
+-- Aggregate reads in global order. The id leads: with (aggregate_type,
+-- aggregate_id, …), the same prefix as the unique index, the planner could
+-- pick it for version lookups and read a whole aggregate per write; and
+-- (id, type, routing_key) gives the planner more equality columns than the
+-- type-and-routing index for aggregate reads with a routing key.
+CREATE INDEX events_aggregate         ON ${schema}.events (aggregate_id, aggregate_type, tx, seq);
+CREATE INDEX events_aggregate_routing ON ${schema}.events (aggregate_id, aggregate_type, routing_key, tx, seq);
 CREATE INDEX events_name          ON ${schema}.events (aggregate_type, name, tx, seq);
 CREATE INDEX events_name_routing  ON ${schema}.events (aggregate_type, name, routing_key, tx, seq);
 
