@@ -18,13 +18,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"github.com/evento-go/evento/executor"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/evento-go/evento/executor"
 	"github.com/jackc/pgx/v5"
 )
 
