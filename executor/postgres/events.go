@@ -22,6 +22,7 @@ type queries struct {
 	ev         string // quoted events table
 	txValue    string
 	insert     string
+	insertOne  string // insert for a single event, with scalar arguments
 	versions   string
 	horizon    string // "" for the lock ordering
 	setHorizon string // "" for the lock ordering
@@ -90,10 +91,18 @@ FROM n`, hi, lo, planSettings)
 // every aggregate's expected version is present (the unique constraint
 // catches a version already taken) and older than this transaction, so an
 // aggregate's events are in version order in the global order. hook, for
-// tests, is a select-list expression evaluated after the lock. The
-// predecessor is looked up by its full unique key only (a condition on tx
-// beside it would let the planner pick the (type, id, tx, seq) index and
-// read the whole aggregate).
+// tests, is a select-list expression evaluated after the lock.
+//
+// The predecessor is looked up with a row comparison on the unique key,
+// (aggregate_type, aggregate_id, version) >= (t, i, v) ORDER BY that key
+// LIMIT 1, and its key checked after: only the unique index matches a row
+// comparison on those columns in that order and gives that order, so the
+// lookup is O(log n) whatever the statistics. With plain equalities the
+// planner, on a table with no or stale statistics (a new schema, a growing
+// aggregate), may equally pick an index on (aggregate_id, aggregate_type,
+// …) and filter the version out of the whole aggregate: O(aggregate) per
+// write (measured: 135 buffer hits and 1.3 ms per write at 4,000 events,
+// against 3 and 0.27 ms this way).
 func (q *queries) insertSQL(hook string) string {
 	with := "WITH l AS MATERIALIZED (" + q.lock + " AS locked)"
 	from := "l"
@@ -108,9 +117,34 @@ FROM ` + from + `, unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bigint[], $
 	WITH ORDINALITY AS u(id, t, i, v, n, r, d, m, ord)
 WHERE NOT EXISTS (
 	SELECT 1 FROM unnest($9::bytea[], $10::bytea[], $11::bigint[]) AS p(t, i, v)
-	WHERE coalesce((SELECT e.tx FROM ` + q.ev + ` e WHERE e.aggregate_type = p.t AND e.aggregate_id = p.i AND e.version = p.v), '18446744073709551615'::xid8)
+	WHERE coalesce((SELECT CASE WHEN e.aggregate_type = p.t AND e.aggregate_id = p.i AND e.version = p.v THEN e.tx END
+		FROM ` + q.ev + ` e WHERE (e.aggregate_type, e.aggregate_id, e.version) >= (p.t, p.i, p.v)
+		ORDER BY e.aggregate_type, e.aggregate_id, e.version LIMIT 1), '18446744073709551615'::xid8)
 		>= coalesce(pg_current_xact_id_if_assigned(), '18446744073709551615'::xid8))
 ORDER BY u.ord
+RETURNING tx, seq, ts`
+}
+
+// insertOneSQL is insertSQL for a single event, with scalar arguments: the
+// same lock, predecessor check and RETURNING, without encoding, decoding
+// and unnesting eleven one-element arrays, which cost about a third of a
+// single-event append's CPU (server and client). $9 is the expected
+// version, 0 for a new aggregate.
+func (q *queries) insertOneSQL(hook string) string {
+	with := "WITH l AS MATERIALIZED (" + q.lock + " AS locked)"
+	from := "l"
+	if hook != "" {
+		with += ", h AS MATERIALIZED (SELECT " + hook + " FROM l)"
+		from = "l, h"
+	}
+	return with + `
+INSERT INTO ` + q.ev + ` (tx, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata)
+SELECT ` + q.txValue + `, $1::bytea, $2::bytea, $3::bytea, $4::bigint, $5::bytea, $6::bytea, $7::bytea, $8::bytea
+FROM ` + from + `
+WHERE $9::bigint = 0 OR coalesce((SELECT CASE WHEN e.aggregate_type = $2::bytea AND e.aggregate_id = $3::bytea AND e.version = $9::bigint THEN e.tx END
+		FROM ` + q.ev + ` e WHERE (e.aggregate_type, e.aggregate_id, e.version) >= ($2::bytea, $3::bytea, $9::bigint)
+		ORDER BY e.aggregate_type, e.aggregate_id, e.version LIMIT 1), '18446744073709551615'::xid8)
+		< coalesce(pg_current_xact_id_if_assigned(), '18446744073709551615'::xid8)
 RETURNING tx, seq, ts`
 }
 
@@ -135,6 +169,7 @@ func buildQueries(schema string, o Ordering, writersKey, appendKey int64) querie
 	}
 	q.ev, q.txValue = ev, txValue
 	q.insert = q.insertSQL("")
+	q.insertOne = q.insertOneSQL("")
 	q.versions = `SELECT coalesce((SELECT max(e.version) FROM ` + ev + ` e WHERE e.aggregate_type = p.t AND e.aggregate_id = p.i), 0)
 FROM unnest($1::bytea[], $2::bytea[]) WITH ORDINALITY AS p(t, i, ord) ORDER BY p.ord`
 	q.readAgg = `SELECT ` + eventCols + ` FROM ` + ev + ` WHERE aggregate_type = $1 AND aggregate_id = $2 AND version > $3 ORDER BY version LIMIT $4`
@@ -227,13 +262,25 @@ func (s *Store) writeOnce(ctx context.Context, events []evento.Event, spans []ev
 		id := s.ids.New(now)
 		ids[i] = id[:]
 	}
+	one := len(events) == 1
 	insert := s.q.insert
+	if one {
+		insert = s.q.insertOne
+	}
 	if h := s.cfg.beforeInsert; h != nil {
 		if hook := h(ctx); hook != "" {
 			insert = s.q.insertSQL(hook)
+			if one {
+				insert = s.q.insertOneSQL(hook)
+			}
 		}
 	}
-	rows, err := s.pool.Query(ctx, insert, ids, a.types, a.aggIDs, a.versions, a.names, a.routing, a.data, a.meta, a.predT, a.predI, a.predV)
+	var rows pgx.Rows
+	if one {
+		rows, err = s.pool.Query(ctx, insert, ids[0], a.types[0], a.aggIDs[0], a.versions[0], a.names[0], a.routing[0], a.data[0], a.meta[0], int64(spans[0].Expected))
+	} else {
+		rows, err = s.pool.Query(ctx, insert, ids, a.types, a.aggIDs, a.versions, a.names, a.routing, a.data, a.meta, a.predT, a.predI, a.predV)
+	}
 	n := 0
 	if err == nil {
 		var (

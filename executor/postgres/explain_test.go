@@ -161,3 +161,89 @@ func (n node) rowsRead() (int, bool) {
 }
 
 func quoted(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// TestWriteReadsOLogN checks with EXPLAIN ANALYZE that an append's
+// predecessor check reads O(1) index entries, not the whole aggregate, with
+// stale and fresh statistics, as a custom and as a generic plan (pgx's
+// prepared statement switches to the generic plan after five executions).
+func TestWriteReadsOLogN(t *testing.T) {
+	for _, o := range []postgres.Ordering{postgres.OrderingTxHorizon, postgres.OrderingAdvisoryLock} {
+		t.Run(string(o), func(t *testing.T) {
+			s, _ := open(t, postgres.WithOrdering(o))
+			ctx := context.Background()
+			const n = 2000
+			for k := 0; k < n; k += 100 {
+				batch := make([]evento.Event, 100)
+				for j := range batch {
+					batch[j] = ev("A", "big", uint64(k+j+1))
+				}
+				if err := s.Write(ctx, batch); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The next event of the big aggregate, with its predecessor n, as
+			// the batch statement (arrays) and the single-event one.
+			oneArgs := []any{make([]byte, 16), []byte("A"), []byte("big"), int64(n + 1), []byte("E"), []byte{}, []byte("d"), nil, int64(n)}
+			oneLits := `'\x00000000000000000000000000000000', '\x41', '\x626967', ` + fmt.Sprint(n+1) + `, '\x45', '\x', '\x64', NULL, ` + fmt.Sprint(n)
+			batchArgs := []any{[][]byte{make([]byte, 16)}, [][]byte{[]byte("A")}, [][]byte{[]byte("big")}, []int64{n + 1},
+				[][]byte{[]byte("E")}, [][]byte{{}}, [][]byte{[]byte("d")}, [][]byte{nil},
+				[][]byte{[]byte("A")}, [][]byte{[]byte("big")}, []int64{n}}
+			batchLits := `'{"\\x00000000000000000000000000000000"}', '{"\\x41"}', '{"\\x626967"}', '{` + fmt.Sprint(n+1) + `}',
+	'{"\\x45"}', '{"\\x"}', '{"\\x64"}', '{NULL}', '{"\\x41"}', '{"\\x626967"}', '{` + fmt.Sprint(n) + `}'`
+			stmts := []struct {
+				name, sql, lits string
+				args            []any
+			}{
+				{"batch", postgres.InsertSQL(s), batchLits, batchArgs},
+				{"one", postgres.InsertOneSQL(s), oneLits, oneArgs},
+			}
+			for _, stats := range []string{"stale-stats", "analyzed"} {
+				if stats == "analyzed" {
+					if _, err := s.Pool().Exec(ctx, "ANALYZE "+quoted(s.Schema())+".events"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, st := range stmts {
+					for _, mode := range []string{"custom", "generic"} {
+						t.Run(stats+"/"+st.name+"/"+mode, func(t *testing.T) {
+							tx, err := s.Pool().Begin(ctx)
+							if err != nil {
+								t.Fatal(err)
+							}
+							defer tx.Rollback(ctx) // EXPLAIN ANALYZE inserts
+							var plan string
+							if mode == "custom" {
+								err = tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+st.sql, st.args...).Scan(&plan)
+							} else {
+								if _, err = tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_generic_plan"); err == nil {
+									_, err = tx.Exec(ctx, "PREPARE evento_insert_plan AS "+st.sql)
+								}
+								if err == nil {
+									// EXECUTE takes no protocol parameters: the
+									// same arguments as literals.
+									err = tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE evento_insert_plan("+st.lits+")").Scan(&plan)
+									if _, derr := tx.Exec(ctx, "DEALLOCATE evento_insert_plan"); err == nil {
+										err = derr
+									}
+								}
+							}
+							if err != nil {
+								t.Fatalf("EXPLAIN: %v", err)
+							}
+							var root []struct{ Plan node }
+							if err := json.Unmarshal([]byte(plan), &root); err != nil || len(root) != 1 {
+								t.Fatalf("plan JSON: %v", err)
+							}
+							if root[0].Plan.ActualRows != 1 {
+								t.Fatalf("inserted %v rows, want 1\n%s", root[0].Plan.ActualRows, plan)
+							}
+							if read, seq := root[0].Plan.rowsRead(); seq || read > 10 {
+								t.Errorf("write reads %d rows (seq scan: %v), want at most 10 of the %d-event aggregate\n%s", read, seq, n, plan)
+							}
+						})
+					}
+				}
+			}
+		})
+	}
+}

@@ -24,3 +24,9 @@ func PreludeSQL(s *Store) string { return s.q.prelude }
 // WritersLockKey returns the shared advisory lock key writers of schema
 // take before their transaction id.
 func WritersLockKey(schema string) int64 { return lockKey("evento.writers." + schema) }
+
+// InsertSQL returns the statement a write runs.
+func InsertSQL(s *Store) string { return s.q.insert }
+
+// InsertOneSQL returns the statement a write of a single event runs.
+func InsertOneSQL(s *Store) string { return s.q.insertOne }
