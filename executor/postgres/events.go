@@ -170,10 +170,25 @@ func buildQueries(schema string, o Ordering, writersKey, appendKey int64) querie
 	q.ev, q.txValue = ev, txValue
 	q.insert = q.insertSQL("")
 	q.insertOne = q.insertOneSQL("")
-	q.versions = `SELECT coalesce((SELECT max(e.version) FROM ` + ev + ` e WHERE e.aggregate_type = p.t AND e.aggregate_id = p.i), 0)
+	// The current version of an aggregate is the last key at or below
+	// (type, id, maxint) in the unique index. The row comparison and the
+	// ORDER BY can only be served by that index, whatever the statistics
+	// say (plain equality on type and id may plan onto the id-led indexes and
+	// read the whole aggregate); the outer check drops a row of another
+	// aggregate.
+	q.versions = `SELECT coalesce((SELECT CASE WHEN x.t = p.t AND x.i = p.i THEN x.v END FROM (
+	SELECT e.aggregate_type AS t, e.aggregate_id AS i, e.version AS v FROM ` + ev + ` e
+	WHERE (e.aggregate_type, e.aggregate_id, e.version) <= (p.t, p.i, 9223372036854775807::bigint)
+	ORDER BY e.aggregate_type DESC, e.aggregate_id DESC, e.version DESC LIMIT 1) x), 0)
 FROM unnest($1::bytea[], $2::bytea[]) WITH ORDINALITY AS p(t, i, ord) ORDER BY p.ord`
-	q.readAgg = `SELECT ` + eventCols + ` FROM ` + ev + ` WHERE aggregate_type = $1 AND aggregate_id = $2 AND version > $3 ORDER BY version LIMIT $4`
-	q.aggVersion = `SELECT coalesce(max(version), 0) FROM ` + ev + ` WHERE aggregate_type = $1 AND aggregate_id = $2`
+	// Replay orders by the whole unique key so only that index serves it,
+	// whatever the statistics (see versions above).
+	q.readAgg = `SELECT ` + eventCols + ` FROM ` + ev + ` WHERE (aggregate_type, aggregate_id, version) > ($1::bytea, $2::bytea, $3::bigint)
+	AND aggregate_type = $1 AND aggregate_id = $2 ORDER BY aggregate_type, aggregate_id, version LIMIT $4`
+	q.aggVersion = `SELECT coalesce((SELECT CASE WHEN x.t = $1 AND x.i = $2 THEN x.v END FROM (
+	SELECT aggregate_type AS t, aggregate_id AS i, version AS v FROM ` + ev + `
+	WHERE (aggregate_type, aggregate_id, version) <= ($1::bytea, $2::bytea, 9223372036854775807::bigint)
+	ORDER BY aggregate_type DESC, aggregate_id DESC, version DESC LIMIT 1) x), 0)`
 	q.aggIDs = `WITH RECURSIVE r(id, n) AS (
 	(SELECT aggregate_id, 1 FROM ` + ev + ` WHERE aggregate_type = $1 AND aggregate_id > $2 ORDER BY aggregate_id LIMIT 1)
 	UNION ALL

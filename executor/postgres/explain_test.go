@@ -247,3 +247,73 @@ func TestWriteReadsOLogN(t *testing.T) {
 		})
 	}
 }
+
+// TestAggregateVersionReadsOLogN checks that AggregateVersion reads a few
+// index entries of a long aggregate, not all of them, with stale and fresh
+// statistics, as a custom and as a generic plan.
+func TestAggregateVersionReadsOLogN(t *testing.T) {
+	s, _ := open(t)
+	ctx := context.Background()
+	const n = 2000
+	for k := 0; k < n; k += 200 {
+		batch := make([]evento.Event, 200)
+		for j := range batch {
+			batch[j] = ev("A", "big", uint64(k+j+1))
+		}
+		if err := s.Write(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Write(ctx, []evento.Event{ev("A", "bih", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		id   string
+		want uint64
+	}{{"big", n}, {"bih", 1}, {"bif", 0}, {"zzz", 0}} {
+		if v, err := s.AggregateVersion(ctx, "A", c.id); err != nil || v != c.want {
+			t.Fatalf("AggregateVersion(A, %s) = %d, %v; want %d", c.id, v, err, c.want)
+		}
+	}
+	for _, stats := range []string{"stale-stats", "analyzed"} {
+		if stats == "analyzed" {
+			if _, err := s.Pool().Exec(ctx, "ANALYZE "+quoted(s.Schema())+".events"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, mode := range []string{"custom", "generic"} {
+			t.Run(stats+"/"+mode, func(t *testing.T) {
+				tx, err := s.Pool().Begin(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer tx.Rollback(ctx)
+				var plan string
+				if mode == "custom" {
+					err = tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+postgres.AggVersionSQL(s), []byte("A"), []byte("big")).Scan(&plan)
+				} else {
+					if _, err = tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_generic_plan"); err == nil {
+						_, err = tx.Exec(ctx, "PREPARE evento_aggv_plan AS "+postgres.AggVersionSQL(s))
+					}
+					if err == nil {
+						err = tx.QueryRow(ctx, `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE evento_aggv_plan('\x41', '\x626967')`).Scan(&plan)
+						// PREPARE outlives the rolled-back transaction.
+						if _, derr := tx.Exec(ctx, "DEALLOCATE evento_aggv_plan"); err == nil {
+							err = derr
+						}
+					}
+				}
+				if err != nil {
+					t.Fatalf("EXPLAIN: %v", err)
+				}
+				var root []struct{ Plan node }
+				if err := json.Unmarshal([]byte(plan), &root); err != nil || len(root) != 1 {
+					t.Fatalf("plan JSON: %v", err)
+				}
+				if read, seq := root[0].Plan.rowsRead(); seq || read > 10 {
+					t.Errorf("AggregateVersion reads %d rows (seq scan: %v), want at most 10 of the %d-event aggregate\n%s", read, seq, n, plan)
+				}
+			})
+		}
+	}
+}

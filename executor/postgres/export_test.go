@@ -30,3 +30,6 @@ func InsertSQL(s *Store) string { return s.q.insert }
 
 // InsertOneSQL returns the statement a write of a single event runs.
 func InsertOneSQL(s *Store) string { return s.q.insertOne }
+
+// AggVersionSQL returns the statement AggregateVersion runs.
+func AggVersionSQL(s *Store) string { return s.q.aggVersion }
