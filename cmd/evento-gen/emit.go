@@ -300,8 +300,9 @@ func eventoStructLen(dec *%[5]s.Decoder) (n int, array bool, err error) {
 	return n, false, err
 }
 
-// eventoKey reads a map key into buf. A key longer than buf, which no field
-// has, is read and discarded, and an empty key returned.
+// eventoKey reads a map key into buf, which is not empty. A key longer
+// than buf, which no field has, is read and discarded, and an empty key
+// returned.
 func eventoKey(dec *%[5]s.Decoder, buf []byte) ([]byte, error) {
 	n, err := dec.DecodeBytesLen()
 	if err != nil || n <= 0 {
@@ -310,20 +311,69 @@ func eventoKey(dec *%[5]s.Decoder, buf []byte) ([]byte, error) {
 	if n > len(buf) {
 		for n > 0 {
 			c := min(n, len(buf))
-			if err := dec.ReadFull(buf[:c]); err != nil {
+			if err := eventoRead(dec, buf[:c]); err != nil {
 				return nil, err
 			}
 			n -= c
 		}
 		return nil, nil
 	}
-	return buf[:n], dec.ReadFull(buf[:n])
+	return buf[:n], eventoRead(dec, buf[:n])
+}
+
+// eventoRead fills buf from dec's reader, with the errors of io.ReadFull.
+// It reads through the reader's concrete type or io.ByteReader, which every
+// decoder's reader is, so that buf can stay on the caller's stack: passing
+// it to Decoder.ReadFull, which hands it to an io.Reader, would move it to
+// the heap.
+func eventoRead(dec *%[5]s.Decoder, buf []byte) error {
+	switch r := dec.Buffered().(type) {
+	case *%[7]s.Reader:
+		n, _ := r.Read(buf)
+		return eventoShort(n, len(buf))
+	case *%[8]s.Reader:
+		if p, err := r.Peek(len(buf)); err == nil {
+			copy(buf, p)
+			_, err = r.Discard(len(buf))
+			return err
+		}
+		return eventoReadBytes(r, buf)
+	case %[9]s.ByteReader:
+		return eventoReadBytes(r, buf)
+	}
+	return %[2]s.Errorf("%[3]s: msgpack decoder has no io.ByteReader")
+}
+
+// eventoReadBytes fills buf from r one byte at a time.
+func eventoReadBytes(r %[9]s.ByteReader, buf []byte) error {
+	for i := range buf {
+		c, err := r.ReadByte()
+		if err != nil {
+			if err == %[9]s.EOF {
+				return eventoShort(i, len(buf))
+			}
+			return err
+		}
+		buf[i] = c
+	}
+	return nil
+}
+
+// eventoShort is the error of io.ReadFull after n of want bytes.
+func eventoShort(n, want int) error {
+	switch {
+	case n == want:
+		return nil
+	case n == 0:
+		return %[9]s.EOF
+	}
+	return %[9]s.ErrUnexpectedEOF
 }
 
 // eventoCap bounds preallocation by a length read from untrusted input.
 func eventoCap(n int) int { return min(n, 1024) }
 
-`, evento, fmtp, m.pkg.Name(), maxKey, msgpack, msgpcode)
+`, evento, fmtp, m.pkg.Name(), maxKey, msgpack, msgpcode, f.pkg("bytes"), f.pkg("bufio"), f.pkg("io"))
 }
 
 // structCodec writes the encode and decode functions of one struct.

@@ -3,8 +3,11 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/aggregator"
@@ -445,8 +448,9 @@ func eventoStructLen(dec *msgpack.Decoder) (n int, array bool, err error) {
 	return n, false, err
 }
 
-// eventoKey reads a map key into buf. A key longer than buf, which no field
-// has, is read and discarded, and an empty key returned.
+// eventoKey reads a map key into buf, which is not empty. A key longer
+// than buf, which no field has, is read and discarded, and an empty key
+// returned.
 func eventoKey(dec *msgpack.Decoder, buf []byte) ([]byte, error) {
 	n, err := dec.DecodeBytesLen()
 	if err != nil || n <= 0 {
@@ -455,14 +459,63 @@ func eventoKey(dec *msgpack.Decoder, buf []byte) ([]byte, error) {
 	if n > len(buf) {
 		for n > 0 {
 			c := min(n, len(buf))
-			if err := dec.ReadFull(buf[:c]); err != nil {
+			if err := eventoRead(dec, buf[:c]); err != nil {
 				return nil, err
 			}
 			n -= c
 		}
 		return nil, nil
 	}
-	return buf[:n], dec.ReadFull(buf[:n])
+	return buf[:n], eventoRead(dec, buf[:n])
+}
+
+// eventoRead fills buf from dec's reader, with the errors of io.ReadFull.
+// It reads through the reader's concrete type or io.ByteReader, which every
+// decoder's reader is, so that buf can stay on the caller's stack: passing
+// it to Decoder.ReadFull, which hands it to an io.Reader, would move it to
+// the heap.
+func eventoRead(dec *msgpack.Decoder, buf []byte) error {
+	switch r := dec.Buffered().(type) {
+	case *bytes.Reader:
+		n, _ := r.Read(buf)
+		return eventoShort(n, len(buf))
+	case *bufio.Reader:
+		if p, err := r.Peek(len(buf)); err == nil {
+			copy(buf, p)
+			_, err = r.Discard(len(buf))
+			return err
+		}
+		return eventoReadBytes(r, buf)
+	case io.ByteReader:
+		return eventoReadBytes(r, buf)
+	}
+	return fmt.Errorf("main: msgpack decoder has no io.ByteReader")
+}
+
+// eventoReadBytes fills buf from r one byte at a time.
+func eventoReadBytes(r io.ByteReader, buf []byte) error {
+	for i := range buf {
+		c, err := r.ReadByte()
+		if err != nil {
+			if err == io.EOF {
+				return eventoShort(i, len(buf))
+			}
+			return err
+		}
+		buf[i] = c
+	}
+	return nil
+}
+
+// eventoShort is the error of io.ReadFull after n of want bytes.
+func eventoShort(n, want int) error {
+	switch {
+	case n == want:
+		return nil
+	case n == 0:
+		return io.EOF
+	}
+	return io.ErrUnexpectedEOF
 }
 
 // eventoCap bounds preallocation by a length read from untrusted input.

@@ -1,7 +1,9 @@
 package gentest
 
 import (
+	"bufio"
 	"bytes"
+	"io"
 	"math"
 	"math/rand"
 	"reflect"
@@ -332,6 +334,63 @@ func BenchmarkCodec(b *testing.B) {
 			b.ReportMetric(float64(refEnc)/float64(genEnc), "enc-x")
 			b.ReportMetric(float64(refDec)/float64(genDec), "dec-x")
 			b.SetBytes(int64(len(data)))
+		})
+	}
+}
+
+// byteScanner is an io.ByteScanner that is neither a *bytes.Reader nor a
+// *bufio.Reader, so that the generated decoders read keys byte by byte.
+type byteScanner struct{ r *bytes.Reader }
+
+func (s *byteScanner) Read(p []byte) (int, error) { return s.r.Read(p) }
+func (s *byteScanner) ReadByte() (byte, error)    { return s.r.ReadByte() }
+func (s *byteScanner) UnreadByte() error          { return s.r.UnreadByte() }
+
+// onlyReader hides every method but Read: msgpack wraps it in a bufio.Reader.
+type onlyReader struct{ r *bytes.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// TestDecodeReaders checks that the generated decoders read keys alike
+// through each kind of reader a msgpack.Decoder may hold, including long
+// unknown keys and truncated input.
+func TestDecodeReaders(t *testing.T) {
+	readers := map[string]func([]byte) io.Reader{
+		"bytes":       func(b []byte) io.Reader { return bytes.NewReader(b) },
+		"bufio":       func(b []byte) io.Reader { return onlyReader{bytes.NewReader(b)} },
+		"bufio-16":    func(b []byte) io.Reader { return bufio.NewReaderSize(bytes.NewReader(b), 16) },
+		"byteScanner": func(b []byte) io.Reader { return &byteScanner{bytes.NewReader(b)} },
+	}
+	long := marshal(t, map[string]any{"amount": 7, "a-very-long-key-that-no-field-has-not-even-close-to-any-field-of-the-package": "x", "note": "hi"})
+	r := rand.New(rand.NewSource(2))
+	for name, open := range readers {
+		t.Run(name, func(t *testing.T) {
+			var got bank.MoneyDeposited
+			if err := msgpack.NewDecoder(open(long)).Decode(&got); err != nil || got != (bank.MoneyDeposited{Amount: 7, Note: "hi"}) {
+				t.Errorf("long key: got %+v, %v", got, err)
+			}
+			for _, p := range pairs {
+				for i := 0; i < 4; i++ {
+					v := p.gen()
+					(&filler{r: r, maxMap: 1, short: true}).fill(reflect.ValueOf(v).Elem(), 0)
+					data := marshal(t, v)
+					a, b := p.gen(), p.gen()
+					if err := msgpack.NewDecoder(open(data)).Decode(a); err != nil {
+						t.Fatalf("%s: generated decode: %v", p.name, err)
+					}
+					if err := msgpack.Unmarshal(data, p.ref(b)); err != nil {
+						t.Fatalf("%s: reflective decode: %v", p.name, err)
+					}
+					if !reflect.DeepEqual(a, b) {
+						t.Fatalf("%s: decoders disagree on %x\ngenerated  %+v\nreflective %+v", p.name, data, a, b)
+					}
+					for n := 0; n < len(data); n++ {
+						if err := msgpack.NewDecoder(open(data[:n])).Decode(p.gen()); err == nil {
+							t.Fatalf("%s: %x, truncated to %d bytes, decoded without error", p.name, data, n)
+						}
+					}
+				}
+			}
 		})
 	}
 }
