@@ -195,9 +195,11 @@ type SubscriberStore interface {
 	DeleteParked(ctx context.Context, key string, partition uint32, eventID ulid.ULID) error
 
 	// ResetSubscriber sets a subscriber's cursor (empty for the start),
-	// whoever holds its lease, and bumps its token so that the current
-	// holder's next acknowledgement fails with ErrLeaseLost. It is an
-	// operator action (replaying a read model).
+	// creating the subscriber if it does not exist, whoever holds its
+	// lease: it releases the lease and bumps the token, so the current
+	// holder's next acknowledgement or renewal fails with ErrLeaseLost and
+	// any worker may claim at once. It is an operator action (replaying a
+	// read model).
 	ResetSubscriber(ctx context.Context, key string, partition uint32, cursor string) error
 }
 

@@ -545,12 +545,24 @@ func testResetSubscriber(t *testing.T, h Harness) {
 	if s2.Token <= s.Token {
 		t.Errorf("token after the second ResetSubscriber = %d, want more than %d", s2.Token, s.Token)
 	}
-	l2 := claim(t, x, "s/k", 0, "w1", time.Hour)
+	if s2.Holder != "" || !s2.LeaseExpiresAt.IsZero() {
+		t.Errorf("ResetSubscriber left the lease with holder %q until %v, want it released", s2.Holder, s2.LeaseExpiresAt)
+	}
+	// The lease is free at once: another worker claims without waiting.
+	l2 := claim(t, x, "s/k", 0, "w2", time.Hour)
 	if l2.Token <= s2.Token {
 		t.Errorf("claim after ResetSubscriber gave token %d, want more than %d", l2.Token, s2.Token)
 	}
 	noErr(t, x.Acknowledge(t.Context(), l2, evento.Ack{Cursor: evs[1].Cursor()}), "Acknowledge after re-claiming a reset subscriber")
 	wantCursor(t, x, "s/k", 0, evs[1].Cursor(), "after Acknowledge following a re-claim")
+
+	// Resetting a subscriber that does not exist creates it at the cursor.
+	noErr(t, x.ResetSubscriber(t.Context(), "s/new", 2, evs[2].Cursor()), "ResetSubscriber(unknown subscriber)")
+	wantCursor(t, x, "s/new", 2, evs[2].Cursor(), "after ResetSubscriber of an unknown subscriber")
+	// A malformed cursor is refused and changes nothing.
+	err = x.ResetSubscriber(t.Context(), "s/k", 0, "not-a-cursor")
+	wantErr(t, err, evento.ErrInvalidCursor, "ResetSubscriber with a malformed cursor")
+	wantCursor(t, x, "s/k", 0, evs[1].Cursor(), "after a refused ResetSubscriber")
 }
 
 func testSubscribersOrdered(t *testing.T, h Harness) {

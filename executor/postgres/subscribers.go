@@ -269,7 +269,8 @@ func (s *Store) ResetSubscriber(ctx context.Context, key string, partition uint3
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO `+s.schema+`.subscribers AS s (key, partition, cursor, token, updated_at)
 VALUES ($1, $2, $3, 1, now())
-ON CONFLICT (key, partition) DO UPDATE SET cursor = EXCLUDED.cursor, token = s.token + 1, updated_at = now()`,
+ON CONFLICT (key, partition) DO UPDATE SET cursor = EXCLUDED.cursor, token = s.token + 1,
+	holder = ''::bytea, lease_expires_at = NULL, updated_at = now()`,
 		[]byte(key), int64(partition), cursor)
 	return s.wrap("reset subscriber", err)
 }
