@@ -73,9 +73,15 @@
 //     types, order and tags) as seen at generation time, so stale generated
 //     code stops compiling when one of them changes shape.
 //
-// Helpers shared by the package's generated files go into the first of them
-// (by file name). Names starting with evento (eventoEncodeX, eventoKey...)
-// are reserved in packages that use evento-gen.
+// Generated code imports the runtime package
+// github.com/evento-go/evento/codec/gen for its decoding helpers (reading
+// struct headers and map keys, decoding event data, bounding
+// preallocation). What the package's generated files share beyond that (the
+// codecs of plain structs that events contain and eventoKeyMax, the size of
+// the decoders' key buffers) goes into the first of them (by file name).
+// Names starting with evento (eventoEncodeX, eventoKeyMax...) are reserved
+// in packages that use evento-gen, and the generated files take the import
+// name gen.
 //
 // # Codecs
 //

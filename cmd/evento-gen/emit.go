@@ -100,6 +100,9 @@ func (f *file) ts(t types.Type) string {
 
 func (f *file) pkg(path string) string { return f.im.use(path, defaultName(path)) }
 
+// gen returns the name of the imported runtime package of generated code.
+func (f *file) gen() string { return f.pkg(genPath) }
+
 func (f *file) check(format string, args ...any) {
 	f.p("if err := "+format+"; err != nil {\nreturn err\n}\n", args...)
 }
@@ -175,7 +178,7 @@ func (f *file) aggregate(a *aggregate) {
 	f.p("// ApplyEvent decodes e's data and passes it to the Apply method of its\n// event. An unknown event name gives an error wrapping\n// aggregator.ErrUnknownEvent, data that does not decode one wrapping\n// evento.ErrDecode.\n")
 	f.p("func (x *%s) ApplyEvent(e *%s.Event) error {\nswitch e.Name {\n", A, evento)
 	for _, e := range a.Events {
-		f.p("case %sEventName:\nvar data %s\nif err := eventoDecodeData(e, &data); err != nil {\nreturn err\n}\n", e.Name, e.Name)
+		f.p("case %sEventName:\nvar data %s\nif err := %s.DecodeData(e, &data); err != nil {\nreturn err\n}\n", e.Name, e.Name, f.gen())
 		args := "&data"
 		if e.WithEvent {
 			args += ", e"
@@ -206,8 +209,8 @@ func (f *file) aggregate(a *aggregate) {
 	f.p("if h == nil {\npanic(\"%s: %sHandlers: nil handler\")\n}\n", m.pkg.Name(), A)
 	f.p("return %s.HandlerSet{\nAggregateType: %sAggregateType,\nHandlers: map[string]%s.HandlerFunc{\n", subscription, A, subscription)
 	for _, e := range a.Events {
-		f.p("%sEventName: func(ctx %s.Context, e *%s.Event) error {\nvar data %s\nif err := eventoDecodeData(e, &data); err != nil {\nreturn err\n}\nreturn h.On%s(ctx, e, &data)\n},\n",
-			e.Name, ctx, evento, e.Name, e.Name)
+		f.p("%sEventName: func(ctx %s.Context, e *%s.Event) error {\nvar data %s\nif err := %s.DecodeData(e, &data); err != nil {\nreturn err\n}\nreturn h.On%s(ctx, e, &data)\n},\n",
+			e.Name, ctx, evento, e.Name, f.gen(), e.Name)
 	}
 	f.p("},\n}\n}\n\n")
 
@@ -229,15 +232,10 @@ func (f *file) guard(obj *types.TypeName) {
 	f.p("_ = (*%s)((*%s)(nil))\n", f.ts(u), obj.Name())
 }
 
-// shared writes what the package's generated files share: helpers, and the
+// shared writes what the package's generated files share: eventoKeyMax, and the
 // codecs of plain structs that events contain.
 func (f *file) shared() {
 	m := f.m
-	msgpack := f.pkg("github.com/vmihailenco/msgpack/v5")
-	msgpcode := f.pkg("github.com/vmihailenco/msgpack/v5/msgpcode")
-	evento := f.pkg(eventoPath)
-	fmtp := f.pkg("fmt")
-
 	var plain, named []string
 	maxKey := 16
 	for n, s := range m.structs {
@@ -268,112 +266,7 @@ func (f *file) shared() {
 		f.structCodec(m.structs[n])
 	}
 
-	f.p(`// eventoDecodeData decodes e.Data into v; empty data leaves v zero.
-func eventoDecodeData(e *%[1]s.Event, v any) error {
-	if len(e.Data) == 0 {
-		return nil
-	}
-	if err := e.Decode(v); err != nil {
-		return %[2]s.Errorf("%[3]s: %%w", err)
-	}
-	return nil
-}
-
-// eventoKeyMax is the longest msgpack key of the package's events.
-const eventoKeyMax = %[4]d
-
-// eventoStructLen reads the header of an encoded struct: a map (n keys), an
-// array (n fields, array is true) or nil (n is -1).
-func eventoStructLen(dec *%[5]s.Decoder) (n int, array bool, err error) {
-	c, err := dec.PeekCode()
-	if err != nil {
-		return 0, false, err
-	}
-	if c == %[6]s.Nil {
-		return -1, false, dec.DecodeNil()
-	}
-	if %[6]s.IsFixedArray(c) || c == %[6]s.Array16 || c == %[6]s.Array32 {
-		n, err = dec.DecodeArrayLen()
-		return n, true, err
-	}
-	n, err = dec.DecodeMapLen()
-	return n, false, err
-}
-
-// eventoKey reads a map key into buf, which is not empty. A key longer
-// than buf, which no field has, is read and discarded, and an empty key
-// returned.
-func eventoKey(dec *%[5]s.Decoder, buf []byte) ([]byte, error) {
-	n, err := dec.DecodeBytesLen()
-	if err != nil || n <= 0 {
-		return nil, err
-	}
-	if n > len(buf) {
-		for n > 0 {
-			c := min(n, len(buf))
-			if err := eventoRead(dec, buf[:c]); err != nil {
-				return nil, err
-			}
-			n -= c
-		}
-		return nil, nil
-	}
-	return buf[:n], eventoRead(dec, buf[:n])
-}
-
-// eventoRead fills buf from dec's reader, with the errors of io.ReadFull.
-// It reads through the reader's concrete type or io.ByteReader, which every
-// decoder's reader is, so that buf can stay on the caller's stack: passing
-// it to Decoder.ReadFull, which hands it to an io.Reader, would move it to
-// the heap.
-func eventoRead(dec *%[5]s.Decoder, buf []byte) error {
-	switch r := dec.Buffered().(type) {
-	case *%[7]s.Reader:
-		n, _ := r.Read(buf)
-		return eventoShort(n, len(buf))
-	case *%[8]s.Reader:
-		if p, err := r.Peek(len(buf)); err == nil {
-			copy(buf, p)
-			_, err = r.Discard(len(buf))
-			return err
-		}
-		return eventoReadBytes(r, buf)
-	case %[9]s.ByteReader:
-		return eventoReadBytes(r, buf)
-	}
-	return %[2]s.Errorf("%[3]s: msgpack decoder has no io.ByteReader")
-}
-
-// eventoReadBytes fills buf from r one byte at a time.
-func eventoReadBytes(r %[9]s.ByteReader, buf []byte) error {
-	for i := range buf {
-		c, err := r.ReadByte()
-		if err != nil {
-			if err == %[9]s.EOF {
-				return eventoShort(i, len(buf))
-			}
-			return err
-		}
-		buf[i] = c
-	}
-	return nil
-}
-
-// eventoShort is the error of io.ReadFull after n of want bytes.
-func eventoShort(n, want int) error {
-	switch {
-	case n == want:
-		return nil
-	case n == 0:
-		return %[9]s.EOF
-	}
-	return %[9]s.ErrUnexpectedEOF
-}
-
-// eventoCap bounds preallocation by a length read from untrusted input.
-func eventoCap(n int) int { return min(n, 1024) }
-
-`, evento, fmtp, m.pkg.Name(), maxKey, msgpack, msgpcode, f.pkg("bytes"), f.pkg("bufio"), f.pkg("io"))
+	f.p("// eventoKeyMax is the longest msgpack key of the package's events: the\n// size of the generated decoders' key buffers.\nconst eventoKeyMax = %d\n\n", maxKey)
 }
 
 // structCodec writes the encode and decode functions of one struct.
@@ -432,7 +325,7 @@ func (f *file) structCodec(s *structInfo) {
 	f.p("return nil\n}\n\n")
 
 	f.p("func eventoDecode%s(dec *%s.Decoder, x *%s) error {\n", S, msgpack, S)
-	f.p("n, array, err := eventoStructLen(dec)\nif err != nil {\nreturn err\n}\n")
+	f.p("n, array, err := %s.StructLen(dec)\nif err != nil {\nreturn err\n}\n", f.gen())
 	f.p("if n < 0 || array && n == 0 {\n*x = %s{}\nreturn nil\n}\n", S)
 	f.p("if array {\nif n != %d {\nreturn %s.Errorf(\"%s: array-encoded %s has %%d fields, want %d\", n)\n}\n", len(s.Fields), fmtp, f.m.pkg.Name(), S, len(s.Fields))
 	f.p("for i := 0; i < n; i++ {\nif err := eventoField%s(dec, x, i); err != nil {\nreturn err\n}\n}\nreturn nil\n}\n", S)
@@ -440,7 +333,7 @@ func (f *file) structCodec(s *structInfo) {
 	if len(s.Fields) == 0 {
 		key = "_"
 	}
-	f.p("var kb [eventoKeyMax]byte\nfor ; n > 0; n-- {\n%s, err := eventoKey(dec, kb[:])\nif err != nil {\nreturn err\n}\n", key)
+	f.p("var kb [eventoKeyMax]byte\nfor ; n > 0; n-- {\n%s, err := %s.Key(dec, kb[:])\nif err != nil {\nreturn err\n}\n", key, f.gen())
 	if len(s.Fields) > 0 {
 		f.p("switch string(key) {\n")
 		for _, fl := range s.Fields {
@@ -546,7 +439,7 @@ func (f *file) decode(t types.Type, x string, d int) {
 	case kSlice:
 		n, s, i := fmt.Sprintf("n%d", d), fmt.Sprintf("s%d", d), fmt.Sprintf("i%d", d)
 		f.p("{\n%s, err := dec.DecodeArrayLen()\nif err != nil {\nreturn err\n}\n", n)
-		f.p("if %s < 0 {\n%s = nil\n} else {\n%s := make(%s, 0, eventoCap(%s))\n", n, x, s, f.ts(t), n)
+		f.p("if %s < 0 {\n%s = nil\n} else {\n%s := make(%s, 0, %s.Cap(%s))\n", n, x, s, f.ts(t), f.gen(), n)
 		f.p("for %s := 0; %s < %s; %s++ {\nvar %s %s\n", i, i, n, i, v, f.ts(u.(*types.Slice).Elem()))
 		f.decode(u.(*types.Slice).Elem(), v, d+1)
 		f.p("%s = append(%s, %s)\n}\n%s = %s\n}\n}\n", s, s, v, x, s)
@@ -554,7 +447,7 @@ func (f *file) decode(t types.Type, x string, d int) {
 		n, mm, i, mk := fmt.Sprintf("n%d", d), fmt.Sprintf("m%d", d), fmt.Sprintf("i%d", d), fmt.Sprintf("k%d", d)
 		mt := u.(*types.Map)
 		f.p("{\n%s, err := dec.DecodeMapLen()\nif err != nil {\nreturn err\n}\n", n)
-		f.p("if %s < 0 {\n%s = nil\n} else {\n%s := make(%s, eventoCap(%s))\n", n, x, mm, f.ts(t), n)
+		f.p("if %s < 0 {\n%s = nil\n} else {\n%s := make(%s, %s.Cap(%s))\n", n, x, mm, f.ts(t), f.gen(), n)
 		f.p("for %s := 0; %s < %s; %s++ {\nvar %s %s\n", i, i, n, i, mk, f.ts(mt.Key()))
 		f.decode(mt.Key(), mk, d+1)
 		f.p("var %s %s\n", v, f.ts(mt.Elem()))

@@ -28,6 +28,9 @@ const outputSuffix = "_evento.go"
 
 const eventoPath = "github.com/evento-go/evento"
 
+// genPath is the import path of the runtime package of generated code.
+const genPath = "github.com/evento-go/evento/codec/gen"
+
 var aggregateTypeRE = regexp.MustCompile(`^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$`)
 var eventNameRE = regexp.MustCompile(`^[A-Za-z0-9_.\-/:]+$`)
 

@@ -3,17 +3,14 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/aggregator"
+	"github.com/evento-go/evento/codec/gen"
 	"github.com/evento-go/evento/subscription"
 	"github.com/vmihailenco/msgpack/v5"
-	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // Names of aggregate Account and its events.
@@ -96,35 +93,35 @@ func (x *Account) ApplyEvent(e *evento.Event) error {
 	switch e.Name {
 	case AccountOpenedEventName:
 		var data AccountOpened
-		if err := eventoDecodeData(e, &data); err != nil {
+		if err := gen.DecodeData(e, &data); err != nil {
 			return err
 		}
 		x.ApplyAccountOpened(&data, e)
 		return nil
 	case MoneyDepositedEventName:
 		var data MoneyDeposited
-		if err := eventoDecodeData(e, &data); err != nil {
+		if err := gen.DecodeData(e, &data); err != nil {
 			return err
 		}
 		x.ApplyMoneyDeposited(&data)
 		return nil
 	case MoneyWithdrawnEventName:
 		var data MoneyWithdrawn
-		if err := eventoDecodeData(e, &data); err != nil {
+		if err := gen.DecodeData(e, &data); err != nil {
 			return err
 		}
 		x.ApplyMoneyWithdrawn(&data)
 		return nil
 	case TransferReceivedEventName:
 		var data TransferReceived
-		if err := eventoDecodeData(e, &data); err != nil {
+		if err := gen.DecodeData(e, &data); err != nil {
 			return err
 		}
 		x.ApplyTransferReceived(&data)
 		return nil
 	case TransferSentEventName:
 		var data TransferSent
-		if err := eventoDecodeData(e, &data); err != nil {
+		if err := gen.DecodeData(e, &data); err != nil {
 			return err
 		}
 		x.ApplyTransferSent(&data)
@@ -239,35 +236,35 @@ func AccountHandlers(h AccountHandler) subscription.HandlerSet {
 		Handlers: map[string]subscription.HandlerFunc{
 			AccountOpenedEventName: func(ctx context.Context, e *evento.Event) error {
 				var data AccountOpened
-				if err := eventoDecodeData(e, &data); err != nil {
+				if err := gen.DecodeData(e, &data); err != nil {
 					return err
 				}
 				return h.OnAccountOpened(ctx, e, &data)
 			},
 			MoneyDepositedEventName: func(ctx context.Context, e *evento.Event) error {
 				var data MoneyDeposited
-				if err := eventoDecodeData(e, &data); err != nil {
+				if err := gen.DecodeData(e, &data); err != nil {
 					return err
 				}
 				return h.OnMoneyDeposited(ctx, e, &data)
 			},
 			MoneyWithdrawnEventName: func(ctx context.Context, e *evento.Event) error {
 				var data MoneyWithdrawn
-				if err := eventoDecodeData(e, &data); err != nil {
+				if err := gen.DecodeData(e, &data); err != nil {
 					return err
 				}
 				return h.OnMoneyWithdrawn(ctx, e, &data)
 			},
 			TransferReceivedEventName: func(ctx context.Context, e *evento.Event) error {
 				var data TransferReceived
-				if err := eventoDecodeData(e, &data); err != nil {
+				if err := gen.DecodeData(e, &data); err != nil {
 					return err
 				}
 				return h.OnTransferReceived(ctx, e, &data)
 			},
 			TransferSentEventName: func(ctx context.Context, e *evento.Event) error {
 				var data TransferSent
-				if err := eventoDecodeData(e, &data); err != nil {
+				if err := gen.DecodeData(e, &data); err != nil {
 					return err
 				}
 				return h.OnTransferSent(ctx, e, &data)
@@ -296,7 +293,7 @@ func eventoEncodeAccountOpened(enc *msgpack.Encoder, x *AccountOpened) error {
 }
 
 func eventoDecodeAccountOpened(dec *msgpack.Decoder, x *AccountOpened) error {
-	n, array, err := eventoStructLen(dec)
+	n, array, err := gen.StructLen(dec)
 	if err != nil {
 		return err
 	}
@@ -317,7 +314,7 @@ func eventoDecodeAccountOpened(dec *msgpack.Decoder, x *AccountOpened) error {
 	}
 	var kb [eventoKeyMax]byte
 	for ; n > 0; n-- {
-		key, err := eventoKey(dec, kb[:])
+		key, err := gen.Key(dec, kb[:])
 		if err != nil {
 			return err
 		}
@@ -383,7 +380,7 @@ func eventoEncodeMoneyDeposited(enc *msgpack.Encoder, x *MoneyDeposited) error {
 }
 
 func eventoDecodeMoneyDeposited(dec *msgpack.Decoder, x *MoneyDeposited) error {
-	n, array, err := eventoStructLen(dec)
+	n, array, err := gen.StructLen(dec)
 	if err != nil {
 		return err
 	}
@@ -404,7 +401,7 @@ func eventoDecodeMoneyDeposited(dec *msgpack.Decoder, x *MoneyDeposited) error {
 	}
 	var kb [eventoKeyMax]byte
 	for ; n > 0; n-- {
-		key, err := eventoKey(dec, kb[:])
+		key, err := gen.Key(dec, kb[:])
 		if err != nil {
 			return err
 		}
@@ -454,7 +451,7 @@ func eventoEncodeMoneyWithdrawn(enc *msgpack.Encoder, x *MoneyWithdrawn) error {
 }
 
 func eventoDecodeMoneyWithdrawn(dec *msgpack.Decoder, x *MoneyWithdrawn) error {
-	n, array, err := eventoStructLen(dec)
+	n, array, err := gen.StructLen(dec)
 	if err != nil {
 		return err
 	}
@@ -475,7 +472,7 @@ func eventoDecodeMoneyWithdrawn(dec *msgpack.Decoder, x *MoneyWithdrawn) error {
 	}
 	var kb [eventoKeyMax]byte
 	for ; n > 0; n-- {
-		key, err := eventoKey(dec, kb[:])
+		key, err := gen.Key(dec, kb[:])
 		if err != nil {
 			return err
 		}
@@ -537,7 +534,7 @@ func eventoEncodeTransferReceived(enc *msgpack.Encoder, x *TransferReceived) err
 }
 
 func eventoDecodeTransferReceived(dec *msgpack.Decoder, x *TransferReceived) error {
-	n, array, err := eventoStructLen(dec)
+	n, array, err := gen.StructLen(dec)
 	if err != nil {
 		return err
 	}
@@ -558,7 +555,7 @@ func eventoDecodeTransferReceived(dec *msgpack.Decoder, x *TransferReceived) err
 	}
 	var kb [eventoKeyMax]byte
 	for ; n > 0; n-- {
-		key, err := eventoKey(dec, kb[:])
+		key, err := gen.Key(dec, kb[:])
 		if err != nil {
 			return err
 		}
@@ -652,7 +649,7 @@ func eventoEncodeTransferSent(enc *msgpack.Encoder, x *TransferSent) error {
 }
 
 func eventoDecodeTransferSent(dec *msgpack.Decoder, x *TransferSent) error {
-	n, array, err := eventoStructLen(dec)
+	n, array, err := gen.StructLen(dec)
 	if err != nil {
 		return err
 	}
@@ -673,7 +670,7 @@ func eventoDecodeTransferSent(dec *msgpack.Decoder, x *TransferSent) error {
 	}
 	var kb [eventoKeyMax]byte
 	for ; n > 0; n-- {
-		key, err := eventoKey(dec, kb[:])
+		key, err := gen.Key(dec, kb[:])
 		if err != nil {
 			return err
 		}
@@ -741,107 +738,6 @@ func eventoFieldTransferSent(dec *msgpack.Decoder, x *TransferSent, i int) error
 	return nil
 }
 
-// eventoDecodeData decodes e.Data into v; empty data leaves v zero.
-func eventoDecodeData(e *evento.Event, v any) error {
-	if len(e.Data) == 0 {
-		return nil
-	}
-	if err := e.Decode(v); err != nil {
-		return fmt.Errorf("main: %w", err)
-	}
-	return nil
-}
-
-// eventoKeyMax is the longest msgpack key of the package's events.
+// eventoKeyMax is the longest msgpack key of the package's events: the
+// size of the generated decoders' key buffers.
 const eventoKeyMax = 16
-
-// eventoStructLen reads the header of an encoded struct: a map (n keys), an
-// array (n fields, array is true) or nil (n is -1).
-func eventoStructLen(dec *msgpack.Decoder) (n int, array bool, err error) {
-	c, err := dec.PeekCode()
-	if err != nil {
-		return 0, false, err
-	}
-	if c == msgpcode.Nil {
-		return -1, false, dec.DecodeNil()
-	}
-	if msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32 {
-		n, err = dec.DecodeArrayLen()
-		return n, true, err
-	}
-	n, err = dec.DecodeMapLen()
-	return n, false, err
-}
-
-// eventoKey reads a map key into buf, which is not empty. A key longer
-// than buf, which no field has, is read and discarded, and an empty key
-// returned.
-func eventoKey(dec *msgpack.Decoder, buf []byte) ([]byte, error) {
-	n, err := dec.DecodeBytesLen()
-	if err != nil || n <= 0 {
-		return nil, err
-	}
-	if n > len(buf) {
-		for n > 0 {
-			c := min(n, len(buf))
-			if err := eventoRead(dec, buf[:c]); err != nil {
-				return nil, err
-			}
-			n -= c
-		}
-		return nil, nil
-	}
-	return buf[:n], eventoRead(dec, buf[:n])
-}
-
-// eventoRead fills buf from dec's reader, with the errors of io.ReadFull.
-// It reads through the reader's concrete type or io.ByteReader, which every
-// decoder's reader is, so that buf can stay on the caller's stack: passing
-// it to Decoder.ReadFull, which hands it to an io.Reader, would move it to
-// the heap.
-func eventoRead(dec *msgpack.Decoder, buf []byte) error {
-	switch r := dec.Buffered().(type) {
-	case *bytes.Reader:
-		n, _ := r.Read(buf)
-		return eventoShort(n, len(buf))
-	case *bufio.Reader:
-		if p, err := r.Peek(len(buf)); err == nil {
-			copy(buf, p)
-			_, err = r.Discard(len(buf))
-			return err
-		}
-		return eventoReadBytes(r, buf)
-	case io.ByteReader:
-		return eventoReadBytes(r, buf)
-	}
-	return fmt.Errorf("main: msgpack decoder has no io.ByteReader")
-}
-
-// eventoReadBytes fills buf from r one byte at a time.
-func eventoReadBytes(r io.ByteReader, buf []byte) error {
-	for i := range buf {
-		c, err := r.ReadByte()
-		if err != nil {
-			if err == io.EOF {
-				return eventoShort(i, len(buf))
-			}
-			return err
-		}
-		buf[i] = c
-	}
-	return nil
-}
-
-// eventoShort is the error of io.ReadFull after n of want bytes.
-func eventoShort(n, want int) error {
-	switch {
-	case n == want:
-		return nil
-	case n == 0:
-		return io.EOF
-	}
-	return io.ErrUnexpectedEOF
-}
-
-// eventoCap bounds preallocation by a length read from untrusted input.
-func eventoCap(n int) int { return min(n, 1024) }

@@ -3,17 +3,14 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/aggregator"
+	"github.com/evento-go/evento/codec/gen"
 	"github.com/evento-go/evento/subscription"
 	"github.com/vmihailenco/msgpack/v5"
-	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // Names of aggregate Cart and its events.
@@ -73,21 +70,21 @@ func (x *Cart) ApplyEvent(e *evento.Event) error {
 	switch e.Name {
 	case CartOpenedEventName:
 		var data CartOpened
-		if err := eventoDecodeData(e, &data); err != nil {
+		if err := gen.DecodeData(e, &data); err != nil {
 			return err
 		}
 		x.ApplyCartOpened(&data, e)
 		return nil
 	case ItemAddedEventName:
 		var data ItemAdded
-		if err := eventoDecodeData(e, &data); err != nil {
+		if err := gen.DecodeData(e, &data); err != nil {
 			return err
 		}
 		x.ApplyItemAdded(&data)
 		return nil
 	case ItemRemovedEventName:
 		var data ItemRemoved
-		if err := eventoDecodeData(e, &data); err != nil {
+		if err := gen.DecodeData(e, &data); err != nil {
 			return err
 		}
 		x.ApplyItemRemoved(&data)
@@ -158,21 +155,21 @@ func CartHandlers(h CartHandler) subscription.HandlerSet {
 		Handlers: map[string]subscription.HandlerFunc{
 			CartOpenedEventName: func(ctx context.Context, e *evento.Event) error {
 				var data CartOpened
-				if err := eventoDecodeData(e, &data); err != nil {
+				if err := gen.DecodeData(e, &data); err != nil {
 					return err
 				}
 				return h.OnCartOpened(ctx, e, &data)
 			},
 			ItemAddedEventName: func(ctx context.Context, e *evento.Event) error {
 				var data ItemAdded
-				if err := eventoDecodeData(e, &data); err != nil {
+				if err := gen.DecodeData(e, &data); err != nil {
 					return err
 				}
 				return h.OnItemAdded(ctx, e, &data)
 			},
 			ItemRemovedEventName: func(ctx context.Context, e *evento.Event) error {
 				var data ItemRemoved
-				if err := eventoDecodeData(e, &data); err != nil {
+				if err := gen.DecodeData(e, &data); err != nil {
 					return err
 				}
 				return h.OnItemRemoved(ctx, e, &data)
@@ -195,7 +192,7 @@ func eventoEncodeCartOpened(enc *msgpack.Encoder, x *CartOpened) error {
 }
 
 func eventoDecodeCartOpened(dec *msgpack.Decoder, x *CartOpened) error {
-	n, array, err := eventoStructLen(dec)
+	n, array, err := gen.StructLen(dec)
 	if err != nil {
 		return err
 	}
@@ -216,7 +213,7 @@ func eventoDecodeCartOpened(dec *msgpack.Decoder, x *CartOpened) error {
 	}
 	var kb [eventoKeyMax]byte
 	for ; n > 0; n-- {
-		key, err := eventoKey(dec, kb[:])
+		key, err := gen.Key(dec, kb[:])
 		if err != nil {
 			return err
 		}
@@ -272,7 +269,7 @@ func eventoEncodeItemAdded(enc *msgpack.Encoder, x *ItemAdded) error {
 }
 
 func eventoDecodeItemAdded(dec *msgpack.Decoder, x *ItemAdded) error {
-	n, array, err := eventoStructLen(dec)
+	n, array, err := gen.StructLen(dec)
 	if err != nil {
 		return err
 	}
@@ -293,7 +290,7 @@ func eventoDecodeItemAdded(dec *msgpack.Decoder, x *ItemAdded) error {
 	}
 	var kb [eventoKeyMax]byte
 	for ; n > 0; n-- {
-		key, err := eventoKey(dec, kb[:])
+		key, err := gen.Key(dec, kb[:])
 		if err != nil {
 			return err
 		}
@@ -359,7 +356,7 @@ func eventoEncodeItemRemoved(enc *msgpack.Encoder, x *ItemRemoved) error {
 }
 
 func eventoDecodeItemRemoved(dec *msgpack.Decoder, x *ItemRemoved) error {
-	n, array, err := eventoStructLen(dec)
+	n, array, err := gen.StructLen(dec)
 	if err != nil {
 		return err
 	}
@@ -380,7 +377,7 @@ func eventoDecodeItemRemoved(dec *msgpack.Decoder, x *ItemRemoved) error {
 	}
 	var kb [eventoKeyMax]byte
 	for ; n > 0; n-- {
-		key, err := eventoKey(dec, kb[:])
+		key, err := gen.Key(dec, kb[:])
 		if err != nil {
 			return err
 		}
@@ -416,107 +413,6 @@ func eventoFieldItemRemoved(dec *msgpack.Decoder, x *ItemRemoved, i int) error {
 	return nil
 }
 
-// eventoDecodeData decodes e.Data into v; empty data leaves v zero.
-func eventoDecodeData(e *evento.Event, v any) error {
-	if len(e.Data) == 0 {
-		return nil
-	}
-	if err := e.Decode(v); err != nil {
-		return fmt.Errorf("main: %w", err)
-	}
-	return nil
-}
-
-// eventoKeyMax is the longest msgpack key of the package's events.
+// eventoKeyMax is the longest msgpack key of the package's events: the
+// size of the generated decoders' key buffers.
 const eventoKeyMax = 16
-
-// eventoStructLen reads the header of an encoded struct: a map (n keys), an
-// array (n fields, array is true) or nil (n is -1).
-func eventoStructLen(dec *msgpack.Decoder) (n int, array bool, err error) {
-	c, err := dec.PeekCode()
-	if err != nil {
-		return 0, false, err
-	}
-	if c == msgpcode.Nil {
-		return -1, false, dec.DecodeNil()
-	}
-	if msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32 {
-		n, err = dec.DecodeArrayLen()
-		return n, true, err
-	}
-	n, err = dec.DecodeMapLen()
-	return n, false, err
-}
-
-// eventoKey reads a map key into buf, which is not empty. A key longer
-// than buf, which no field has, is read and discarded, and an empty key
-// returned.
-func eventoKey(dec *msgpack.Decoder, buf []byte) ([]byte, error) {
-	n, err := dec.DecodeBytesLen()
-	if err != nil || n <= 0 {
-		return nil, err
-	}
-	if n > len(buf) {
-		for n > 0 {
-			c := min(n, len(buf))
-			if err := eventoRead(dec, buf[:c]); err != nil {
-				return nil, err
-			}
-			n -= c
-		}
-		return nil, nil
-	}
-	return buf[:n], eventoRead(dec, buf[:n])
-}
-
-// eventoRead fills buf from dec's reader, with the errors of io.ReadFull.
-// It reads through the reader's concrete type or io.ByteReader, which every
-// decoder's reader is, so that buf can stay on the caller's stack: passing
-// it to Decoder.ReadFull, which hands it to an io.Reader, would move it to
-// the heap.
-func eventoRead(dec *msgpack.Decoder, buf []byte) error {
-	switch r := dec.Buffered().(type) {
-	case *bytes.Reader:
-		n, _ := r.Read(buf)
-		return eventoShort(n, len(buf))
-	case *bufio.Reader:
-		if p, err := r.Peek(len(buf)); err == nil {
-			copy(buf, p)
-			_, err = r.Discard(len(buf))
-			return err
-		}
-		return eventoReadBytes(r, buf)
-	case io.ByteReader:
-		return eventoReadBytes(r, buf)
-	}
-	return fmt.Errorf("main: msgpack decoder has no io.ByteReader")
-}
-
-// eventoReadBytes fills buf from r one byte at a time.
-func eventoReadBytes(r io.ByteReader, buf []byte) error {
-	for i := range buf {
-		c, err := r.ReadByte()
-		if err != nil {
-			if err == io.EOF {
-				return eventoShort(i, len(buf))
-			}
-			return err
-		}
-		buf[i] = c
-	}
-	return nil
-}
-
-// eventoShort is the error of io.ReadFull after n of want bytes.
-func eventoShort(n, want int) error {
-	switch {
-	case n == want:
-		return nil
-	case n == 0:
-		return io.EOF
-	}
-	return io.ErrUnexpectedEOF
-}
-
-// eventoCap bounds preallocation by a length read from untrusted input.
-func eventoCap(n int) int { return min(n, 1024) }

@@ -3,16 +3,14 @@
 package codec
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"reflect"
 	"time"
 
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/aggregator"
+	"github.com/evento-go/evento/codec/gen"
 	"github.com/evento-go/evento/subscription"
 	ulid "github.com/oklog/ulid/v2"
 	"github.com/vmihailenco/msgpack/v5"
@@ -146,31 +144,31 @@ func (x *Ledger) ApplyEvent(e *evento.Event) error {
 	switch e.Name {
 	case CollectionsEventName:
 		var data Collections
-		if err := eventoDecodeData(e, &data); err != nil {
+		if err := gen.DecodeData(e, &data); err != nil {
 			return err
 		}
 		return x.ApplyCollections(&data)
 	case FallbacksEventName:
 		var data Fallbacks
-		if err := eventoDecodeData(e, &data); err != nil {
+		if err := gen.DecodeData(e, &data); err != nil {
 			return err
 		}
 		return x.ApplyFallbacks(&data)
 	case OmitEmptyEventName:
 		var data OmitEmpty
-		if err := eventoDecodeData(e, &data); err != nil {
+		if err := gen.DecodeData(e, &data); err != nil {
 			return err
 		}
 		return x.ApplyOmitEmpty(&data)
 	case ScalarsEventName:
 		var data Scalars
-		if err := eventoDecodeData(e, &data); err != nil {
+		if err := gen.DecodeData(e, &data); err != nil {
 			return err
 		}
 		return x.ApplyScalars(&data)
 	case TransferEventName:
 		var data Transfer
-		if err := eventoDecodeData(e, &data); err != nil {
+		if err := gen.DecodeData(e, &data); err != nil {
 			return err
 		}
 		return x.ApplyTransfer(&data)
@@ -268,35 +266,35 @@ func LedgerHandlers(h LedgerHandler) subscription.HandlerSet {
 		Handlers: map[string]subscription.HandlerFunc{
 			CollectionsEventName: func(ctx context.Context, e *evento.Event) error {
 				var data Collections
-				if err := eventoDecodeData(e, &data); err != nil {
+				if err := gen.DecodeData(e, &data); err != nil {
 					return err
 				}
 				return h.OnCollections(ctx, e, &data)
 			},
 			FallbacksEventName: func(ctx context.Context, e *evento.Event) error {
 				var data Fallbacks
-				if err := eventoDecodeData(e, &data); err != nil {
+				if err := gen.DecodeData(e, &data); err != nil {
 					return err
 				}
 				return h.OnFallbacks(ctx, e, &data)
 			},
 			OmitEmptyEventName: func(ctx context.Context, e *evento.Event) error {
 				var data OmitEmpty
-				if err := eventoDecodeData(e, &data); err != nil {
+				if err := gen.DecodeData(e, &data); err != nil {
 					return err
 				}
 				return h.OnOmitEmpty(ctx, e, &data)
 			},
 			ScalarsEventName: func(ctx context.Context, e *evento.Event) error {
 				var data Scalars
-				if err := eventoDecodeData(e, &data); err != nil {
+				if err := gen.DecodeData(e, &data); err != nil {
 					return err
 				}
 				return h.OnScalars(ctx, e, &data)
 			},
 			TransferEventName: func(ctx context.Context, e *evento.Event) error {
 				var data Transfer
-				if err := eventoDecodeData(e, &data); err != nil {
+				if err := gen.DecodeData(e, &data); err != nil {
 					return err
 				}
 				return h.OnTransfer(ctx, e, &data)
@@ -547,7 +545,7 @@ func eventoEncodeCollections(enc *msgpack.Encoder, x *Collections) error {
 }
 
 func eventoDecodeCollections(dec *msgpack.Decoder, x *Collections) error {
-	n, array, err := eventoStructLen(dec)
+	n, array, err := gen.StructLen(dec)
 	if err != nil {
 		return err
 	}
@@ -568,7 +566,7 @@ func eventoDecodeCollections(dec *msgpack.Decoder, x *Collections) error {
 	}
 	var kb [eventoKeyMax]byte
 	for ; n > 0; n-- {
-		key, err := eventoKey(dec, kb[:])
+		key, err := gen.Key(dec, kb[:])
 		if err != nil {
 			return err
 		}
@@ -582,7 +580,7 @@ func eventoDecodeCollections(dec *msgpack.Decoder, x *Collections) error {
 				if n0 < 0 {
 					x.Strings = nil
 				} else {
-					s0 := make([]string, 0, eventoCap(n0))
+					s0 := make([]string, 0, gen.Cap(n0))
 					for i0 := 0; i0 < n0; i0++ {
 						var v0 string
 						{
@@ -606,7 +604,7 @@ func eventoDecodeCollections(dec *msgpack.Decoder, x *Collections) error {
 				if n0 < 0 {
 					x.Ints = nil
 				} else {
-					s0 := make([]int64, 0, eventoCap(n0))
+					s0 := make([]int64, 0, gen.Cap(n0))
 					for i0 := 0; i0 < n0; i0++ {
 						var v0 int64
 						{
@@ -630,7 +628,7 @@ func eventoDecodeCollections(dec *msgpack.Decoder, x *Collections) error {
 				if n0 < 0 {
 					x.Nested = nil
 				} else {
-					s0 := make([][]int, 0, eventoCap(n0))
+					s0 := make([][]int, 0, gen.Cap(n0))
 					for i0 := 0; i0 < n0; i0++ {
 						var v0 []int
 						{
@@ -641,7 +639,7 @@ func eventoDecodeCollections(dec *msgpack.Decoder, x *Collections) error {
 							if n1 < 0 {
 								v0 = nil
 							} else {
-								s1 := make([]int, 0, eventoCap(n1))
+								s1 := make([]int, 0, gen.Cap(n1))
 								for i1 := 0; i1 < n1; i1++ {
 									var v1 int
 									{
@@ -670,7 +668,7 @@ func eventoDecodeCollections(dec *msgpack.Decoder, x *Collections) error {
 				if n0 < 0 {
 					x.Moneys = nil
 				} else {
-					s0 := make([]Money, 0, eventoCap(n0))
+					s0 := make([]Money, 0, gen.Cap(n0))
 					for i0 := 0; i0 < n0; i0++ {
 						var v0 Money
 						if err := eventoDecodeMoney(dec, &v0); err != nil {
@@ -690,7 +688,7 @@ func eventoDecodeCollections(dec *msgpack.Decoder, x *Collections) error {
 				if n0 < 0 {
 					x.ByName = nil
 				} else {
-					m0 := make(map[string]int, eventoCap(n0))
+					m0 := make(map[string]int, gen.Cap(n0))
 					for i0 := 0; i0 < n0; i0++ {
 						var k0 string
 						{
@@ -722,7 +720,7 @@ func eventoDecodeCollections(dec *msgpack.Decoder, x *Collections) error {
 				if n0 < 0 {
 					x.Flags = nil
 				} else {
-					m0 := make(map[string]bool, eventoCap(n0))
+					m0 := make(map[string]bool, gen.Cap(n0))
 					for i0 := 0; i0 < n0; i0++ {
 						var k0 string
 						{
@@ -754,7 +752,7 @@ func eventoDecodeCollections(dec *msgpack.Decoder, x *Collections) error {
 				if n0 < 0 {
 					x.Labels = nil
 				} else {
-					m0 := make(map[string]string, eventoCap(n0))
+					m0 := make(map[string]string, gen.Cap(n0))
 					for i0 := 0; i0 < n0; i0++ {
 						var k0 string
 						{
@@ -786,7 +784,7 @@ func eventoDecodeCollections(dec *msgpack.Decoder, x *Collections) error {
 				if n0 < 0 {
 					x.ByID = nil
 				} else {
-					m0 := make(map[int32]Money, eventoCap(n0))
+					m0 := make(map[int32]Money, gen.Cap(n0))
 					for i0 := 0; i0 < n0; i0++ {
 						var k0 int32
 						{
@@ -814,7 +812,7 @@ func eventoDecodeCollections(dec *msgpack.Decoder, x *Collections) error {
 				if n0 < 0 {
 					x.Times = nil
 				} else {
-					s0 := make([]time.Time, 0, eventoCap(n0))
+					s0 := make([]time.Time, 0, gen.Cap(n0))
 					for i0 := 0; i0 < n0; i0++ {
 						var v0 time.Time
 						if c, err := dec.PeekCode(); err != nil {
@@ -881,7 +879,7 @@ func eventoDecodeCollections(dec *msgpack.Decoder, x *Collections) error {
 				if n0 < 0 {
 					x.Tags = nil
 				} else {
-					s0 := make(Tags, 0, eventoCap(n0))
+					s0 := make(Tags, 0, gen.Cap(n0))
 					for i0 := 0; i0 < n0; i0++ {
 						var v0 string
 						{
@@ -905,7 +903,7 @@ func eventoDecodeCollections(dec *msgpack.Decoder, x *Collections) error {
 				if n0 < 0 {
 					x.Bytes = nil
 				} else {
-					s0 := make([][]byte, 0, eventoCap(n0))
+					s0 := make([][]byte, 0, gen.Cap(n0))
 					for i0 := 0; i0 < n0; i0++ {
 						var v0 []byte
 						{
@@ -940,7 +938,7 @@ func eventoFieldCollections(dec *msgpack.Decoder, x *Collections, i int) error {
 			if n0 < 0 {
 				x.Strings = nil
 			} else {
-				s0 := make([]string, 0, eventoCap(n0))
+				s0 := make([]string, 0, gen.Cap(n0))
 				for i0 := 0; i0 < n0; i0++ {
 					var v0 string
 					{
@@ -964,7 +962,7 @@ func eventoFieldCollections(dec *msgpack.Decoder, x *Collections, i int) error {
 			if n0 < 0 {
 				x.Ints = nil
 			} else {
-				s0 := make([]int64, 0, eventoCap(n0))
+				s0 := make([]int64, 0, gen.Cap(n0))
 				for i0 := 0; i0 < n0; i0++ {
 					var v0 int64
 					{
@@ -988,7 +986,7 @@ func eventoFieldCollections(dec *msgpack.Decoder, x *Collections, i int) error {
 			if n0 < 0 {
 				x.Nested = nil
 			} else {
-				s0 := make([][]int, 0, eventoCap(n0))
+				s0 := make([][]int, 0, gen.Cap(n0))
 				for i0 := 0; i0 < n0; i0++ {
 					var v0 []int
 					{
@@ -999,7 +997,7 @@ func eventoFieldCollections(dec *msgpack.Decoder, x *Collections, i int) error {
 						if n1 < 0 {
 							v0 = nil
 						} else {
-							s1 := make([]int, 0, eventoCap(n1))
+							s1 := make([]int, 0, gen.Cap(n1))
 							for i1 := 0; i1 < n1; i1++ {
 								var v1 int
 								{
@@ -1028,7 +1026,7 @@ func eventoFieldCollections(dec *msgpack.Decoder, x *Collections, i int) error {
 			if n0 < 0 {
 				x.Moneys = nil
 			} else {
-				s0 := make([]Money, 0, eventoCap(n0))
+				s0 := make([]Money, 0, gen.Cap(n0))
 				for i0 := 0; i0 < n0; i0++ {
 					var v0 Money
 					if err := eventoDecodeMoney(dec, &v0); err != nil {
@@ -1048,7 +1046,7 @@ func eventoFieldCollections(dec *msgpack.Decoder, x *Collections, i int) error {
 			if n0 < 0 {
 				x.ByName = nil
 			} else {
-				m0 := make(map[string]int, eventoCap(n0))
+				m0 := make(map[string]int, gen.Cap(n0))
 				for i0 := 0; i0 < n0; i0++ {
 					var k0 string
 					{
@@ -1080,7 +1078,7 @@ func eventoFieldCollections(dec *msgpack.Decoder, x *Collections, i int) error {
 			if n0 < 0 {
 				x.Flags = nil
 			} else {
-				m0 := make(map[string]bool, eventoCap(n0))
+				m0 := make(map[string]bool, gen.Cap(n0))
 				for i0 := 0; i0 < n0; i0++ {
 					var k0 string
 					{
@@ -1112,7 +1110,7 @@ func eventoFieldCollections(dec *msgpack.Decoder, x *Collections, i int) error {
 			if n0 < 0 {
 				x.Labels = nil
 			} else {
-				m0 := make(map[string]string, eventoCap(n0))
+				m0 := make(map[string]string, gen.Cap(n0))
 				for i0 := 0; i0 < n0; i0++ {
 					var k0 string
 					{
@@ -1144,7 +1142,7 @@ func eventoFieldCollections(dec *msgpack.Decoder, x *Collections, i int) error {
 			if n0 < 0 {
 				x.ByID = nil
 			} else {
-				m0 := make(map[int32]Money, eventoCap(n0))
+				m0 := make(map[int32]Money, gen.Cap(n0))
 				for i0 := 0; i0 < n0; i0++ {
 					var k0 int32
 					{
@@ -1172,7 +1170,7 @@ func eventoFieldCollections(dec *msgpack.Decoder, x *Collections, i int) error {
 			if n0 < 0 {
 				x.Times = nil
 			} else {
-				s0 := make([]time.Time, 0, eventoCap(n0))
+				s0 := make([]time.Time, 0, gen.Cap(n0))
 				for i0 := 0; i0 < n0; i0++ {
 					var v0 time.Time
 					if c, err := dec.PeekCode(); err != nil {
@@ -1239,7 +1237,7 @@ func eventoFieldCollections(dec *msgpack.Decoder, x *Collections, i int) error {
 			if n0 < 0 {
 				x.Tags = nil
 			} else {
-				s0 := make(Tags, 0, eventoCap(n0))
+				s0 := make(Tags, 0, gen.Cap(n0))
 				for i0 := 0; i0 < n0; i0++ {
 					var v0 string
 					{
@@ -1263,7 +1261,7 @@ func eventoFieldCollections(dec *msgpack.Decoder, x *Collections, i int) error {
 			if n0 < 0 {
 				x.Bytes = nil
 			} else {
-				s0 := make([][]byte, 0, eventoCap(n0))
+				s0 := make([][]byte, 0, gen.Cap(n0))
 				for i0 := 0; i0 < n0; i0++ {
 					var v0 []byte
 					{
@@ -1352,7 +1350,7 @@ func eventoEncodeFallbacks(enc *msgpack.Encoder, x *Fallbacks) error {
 }
 
 func eventoDecodeFallbacks(dec *msgpack.Decoder, x *Fallbacks) error {
-	n, array, err := eventoStructLen(dec)
+	n, array, err := gen.StructLen(dec)
 	if err != nil {
 		return err
 	}
@@ -1373,7 +1371,7 @@ func eventoDecodeFallbacks(dec *msgpack.Decoder, x *Fallbacks) error {
 	}
 	var kb [eventoKeyMax]byte
 	for ; n > 0; n-- {
-		key, err := eventoKey(dec, kb[:])
+		key, err := gen.Key(dec, kb[:])
 		if err != nil {
 			return err
 		}
@@ -1411,7 +1409,7 @@ func eventoDecodeFallbacks(dec *msgpack.Decoder, x *Fallbacks) error {
 				if n0 < 0 {
 					x.AnyMap = nil
 				} else {
-					m0 := make(map[string]any, eventoCap(n0))
+					m0 := make(map[string]any, gen.Cap(n0))
 					for i0 := 0; i0 < n0; i0++ {
 						var k0 string
 						{
@@ -1478,7 +1476,7 @@ func eventoFieldFallbacks(dec *msgpack.Decoder, x *Fallbacks, i int) error {
 			if n0 < 0 {
 				x.AnyMap = nil
 			} else {
-				m0 := make(map[string]any, eventoCap(n0))
+				m0 := make(map[string]any, gen.Cap(n0))
 				for i0 := 0; i0 < n0; i0++ {
 					var k0 string
 					{
@@ -1645,7 +1643,7 @@ func eventoEncodeOmitEmpty(enc *msgpack.Encoder, x *OmitEmpty) error {
 }
 
 func eventoDecodeOmitEmpty(dec *msgpack.Decoder, x *OmitEmpty) error {
-	n, array, err := eventoStructLen(dec)
+	n, array, err := gen.StructLen(dec)
 	if err != nil {
 		return err
 	}
@@ -1666,7 +1664,7 @@ func eventoDecodeOmitEmpty(dec *msgpack.Decoder, x *OmitEmpty) error {
 	}
 	var kb [eventoKeyMax]byte
 	for ; n > 0; n-- {
-		key, err := eventoKey(dec, kb[:])
+		key, err := gen.Key(dec, kb[:])
 		if err != nil {
 			return err
 		}
@@ -1735,7 +1733,7 @@ func eventoDecodeOmitEmpty(dec *msgpack.Decoder, x *OmitEmpty) error {
 				if n0 < 0 {
 					x.M = nil
 				} else {
-					m0 := make(map[string]string, eventoCap(n0))
+					m0 := make(map[string]string, gen.Cap(n0))
 					for i0 := 0; i0 < n0; i0++ {
 						var k0 string
 						{
@@ -1861,7 +1859,7 @@ func eventoFieldOmitEmpty(dec *msgpack.Decoder, x *OmitEmpty, i int) error {
 			if n0 < 0 {
 				x.M = nil
 			} else {
-				m0 := make(map[string]string, eventoCap(n0))
+				m0 := make(map[string]string, gen.Cap(n0))
 				for i0 := 0; i0 < n0; i0++ {
 					var k0 string
 					{
@@ -2032,7 +2030,7 @@ func eventoEncodeScalars(enc *msgpack.Encoder, x *Scalars) error {
 }
 
 func eventoDecodeScalars(dec *msgpack.Decoder, x *Scalars) error {
-	n, array, err := eventoStructLen(dec)
+	n, array, err := gen.StructLen(dec)
 	if err != nil {
 		return err
 	}
@@ -2053,7 +2051,7 @@ func eventoDecodeScalars(dec *msgpack.Decoder, x *Scalars) error {
 	}
 	var kb [eventoKeyMax]byte
 	for ; n > 0; n-- {
-		key, err := eventoKey(dec, kb[:])
+		key, err := gen.Key(dec, kb[:])
 		if err != nil {
 			return err
 		}
@@ -2419,7 +2417,7 @@ func eventoEncodeTransfer(enc *msgpack.Encoder, x *Transfer) error {
 }
 
 func eventoDecodeTransfer(dec *msgpack.Decoder, x *Transfer) error {
-	n, array, err := eventoStructLen(dec)
+	n, array, err := gen.StructLen(dec)
 	if err != nil {
 		return err
 	}
@@ -2440,7 +2438,7 @@ func eventoDecodeTransfer(dec *msgpack.Decoder, x *Transfer) error {
 	}
 	var kb [eventoKeyMax]byte
 	for ; n > 0; n-- {
-		key, err := eventoKey(dec, kb[:])
+		key, err := gen.Key(dec, kb[:])
 		if err != nil {
 			return err
 		}
@@ -2563,7 +2561,7 @@ func eventoEncodeAddress(enc *msgpack.Encoder, x *Address) error {
 }
 
 func eventoDecodeAddress(dec *msgpack.Decoder, x *Address) error {
-	n, array, err := eventoStructLen(dec)
+	n, array, err := gen.StructLen(dec)
 	if err != nil {
 		return err
 	}
@@ -2584,7 +2582,7 @@ func eventoDecodeAddress(dec *msgpack.Decoder, x *Address) error {
 	}
 	var kb [eventoKeyMax]byte
 	for ; n > 0; n-- {
-		key, err := eventoKey(dec, kb[:])
+		key, err := gen.Key(dec, kb[:])
 		if err != nil {
 			return err
 		}
@@ -2662,7 +2660,7 @@ func eventoEncodeMoney(enc *msgpack.Encoder, x *Money) error {
 }
 
 func eventoDecodeMoney(dec *msgpack.Decoder, x *Money) error {
-	n, array, err := eventoStructLen(dec)
+	n, array, err := gen.StructLen(dec)
 	if err != nil {
 		return err
 	}
@@ -2683,7 +2681,7 @@ func eventoDecodeMoney(dec *msgpack.Decoder, x *Money) error {
 	}
 	var kb [eventoKeyMax]byte
 	for ; n > 0; n-- {
-		key, err := eventoKey(dec, kb[:])
+		key, err := gen.Key(dec, kb[:])
 		if err != nil {
 			return err
 		}
@@ -2789,7 +2787,7 @@ func eventoEncodeParty(enc *msgpack.Encoder, x *Party) error {
 }
 
 func eventoDecodeParty(dec *msgpack.Decoder, x *Party) error {
-	n, array, err := eventoStructLen(dec)
+	n, array, err := gen.StructLen(dec)
 	if err != nil {
 		return err
 	}
@@ -2810,7 +2808,7 @@ func eventoDecodeParty(dec *msgpack.Decoder, x *Party) error {
 	}
 	var kb [eventoKeyMax]byte
 	for ; n > 0; n-- {
-		key, err := eventoKey(dec, kb[:])
+		key, err := gen.Key(dec, kb[:])
 		if err != nil {
 			return err
 		}
@@ -2848,7 +2846,7 @@ func eventoDecodeParty(dec *msgpack.Decoder, x *Party) error {
 				if n0 < 0 {
 					x.Labels = nil
 				} else {
-					s0 := make(Tags, 0, eventoCap(n0))
+					s0 := make(Tags, 0, gen.Cap(n0))
 					for i0 := 0; i0 < n0; i0++ {
 						var v0 string
 						{
@@ -2907,7 +2905,7 @@ func eventoFieldParty(dec *msgpack.Decoder, x *Party, i int) error {
 			if n0 < 0 {
 				x.Labels = nil
 			} else {
-				s0 := make(Tags, 0, eventoCap(n0))
+				s0 := make(Tags, 0, gen.Cap(n0))
 				for i0 := 0; i0 < n0; i0++ {
 					var v0 string
 					{
@@ -2926,107 +2924,6 @@ func eventoFieldParty(dec *msgpack.Decoder, x *Party, i int) error {
 	return nil
 }
 
-// eventoDecodeData decodes e.Data into v; empty data leaves v zero.
-func eventoDecodeData(e *evento.Event, v any) error {
-	if len(e.Data) == 0 {
-		return nil
-	}
-	if err := e.Decode(v); err != nil {
-		return fmt.Errorf("codec: %w", err)
-	}
-	return nil
-}
-
-// eventoKeyMax is the longest msgpack key of the package's events.
+// eventoKeyMax is the longest msgpack key of the package's events: the
+// size of the generated decoders' key buffers.
 const eventoKeyMax = 16
-
-// eventoStructLen reads the header of an encoded struct: a map (n keys), an
-// array (n fields, array is true) or nil (n is -1).
-func eventoStructLen(dec *msgpack.Decoder) (n int, array bool, err error) {
-	c, err := dec.PeekCode()
-	if err != nil {
-		return 0, false, err
-	}
-	if c == msgpcode.Nil {
-		return -1, false, dec.DecodeNil()
-	}
-	if msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32 {
-		n, err = dec.DecodeArrayLen()
-		return n, true, err
-	}
-	n, err = dec.DecodeMapLen()
-	return n, false, err
-}
-
-// eventoKey reads a map key into buf, which is not empty. A key longer
-// than buf, which no field has, is read and discarded, and an empty key
-// returned.
-func eventoKey(dec *msgpack.Decoder, buf []byte) ([]byte, error) {
-	n, err := dec.DecodeBytesLen()
-	if err != nil || n <= 0 {
-		return nil, err
-	}
-	if n > len(buf) {
-		for n > 0 {
-			c := min(n, len(buf))
-			if err := eventoRead(dec, buf[:c]); err != nil {
-				return nil, err
-			}
-			n -= c
-		}
-		return nil, nil
-	}
-	return buf[:n], eventoRead(dec, buf[:n])
-}
-
-// eventoRead fills buf from dec's reader, with the errors of io.ReadFull.
-// It reads through the reader's concrete type or io.ByteReader, which every
-// decoder's reader is, so that buf can stay on the caller's stack: passing
-// it to Decoder.ReadFull, which hands it to an io.Reader, would move it to
-// the heap.
-func eventoRead(dec *msgpack.Decoder, buf []byte) error {
-	switch r := dec.Buffered().(type) {
-	case *bytes.Reader:
-		n, _ := r.Read(buf)
-		return eventoShort(n, len(buf))
-	case *bufio.Reader:
-		if p, err := r.Peek(len(buf)); err == nil {
-			copy(buf, p)
-			_, err = r.Discard(len(buf))
-			return err
-		}
-		return eventoReadBytes(r, buf)
-	case io.ByteReader:
-		return eventoReadBytes(r, buf)
-	}
-	return fmt.Errorf("codec: msgpack decoder has no io.ByteReader")
-}
-
-// eventoReadBytes fills buf from r one byte at a time.
-func eventoReadBytes(r io.ByteReader, buf []byte) error {
-	for i := range buf {
-		c, err := r.ReadByte()
-		if err != nil {
-			if err == io.EOF {
-				return eventoShort(i, len(buf))
-			}
-			return err
-		}
-		buf[i] = c
-	}
-	return nil
-}
-
-// eventoShort is the error of io.ReadFull after n of want bytes.
-func eventoShort(n, want int) error {
-	switch {
-	case n == want:
-		return nil
-	case n == 0:
-		return io.EOF
-	}
-	return io.ErrUnexpectedEOF
-}
-
-// eventoCap bounds preallocation by a length read from untrusted input.
-func eventoCap(n int) int { return min(n, 1024) }

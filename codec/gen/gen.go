@@ -1,0 +1,146 @@
+// Package gen is the support library of the code that evento-gen
+// (github.com/evento-go/evento/cmd/evento-gen) generates: the msgpack
+// decoding helpers that every generated file would otherwise repeat.
+//
+// It is not meant for direct use. Its API is stable, because generated code
+// that is checked into other modules calls it: names are only ever added,
+// and the behaviour of existing ones does not change.
+//
+// The helpers keep generated decoders free of allocations for map keys: Key
+// reads a key into a buffer the caller owns, typically an array on the
+// generated decoder's stack, and never hands that buffer to an io.Reader
+// (which would move it to the heap).
+package gen
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+
+	"github.com/evento-go/evento"
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
+)
+
+// MaxPrealloc is the largest number of elements that Cap lets a decoder
+// preallocate for a length read from untrusted input.
+const MaxPrealloc = 1024
+
+// ErrNoByteReader is returned by Key when the decoder's reader is neither a
+// *bytes.Reader, a *bufio.Reader nor an io.ByteReader. Decoders made by
+// msgpack.NewDecoder and msgpack.GetDecoder never have such a reader.
+var ErrNoByteReader = errors.New("gen: msgpack decoder has no io.ByteReader")
+
+// DecodeData decodes e.Data into v with e.Decode. Empty data leaves v as it
+// is (the zero value, in generated code) and is not an error. The error of
+// e.Decode is returned unchanged: it already names the event.
+func DecodeData(e *evento.Event, v any) error {
+	if len(e.Data) == 0 {
+		return nil
+	}
+	return e.Decode(v)
+}
+
+// StructLen reads the header of an encoded struct: a map of n keys, an
+// array of n fields (array is true), or nil (n is -1).
+func StructLen(dec *msgpack.Decoder) (n int, array bool, err error) {
+	c, err := dec.PeekCode()
+	if err != nil {
+		return 0, false, err
+	}
+	if c == msgpcode.Nil {
+		return -1, false, dec.DecodeNil()
+	}
+	if msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32 {
+		n, err = dec.DecodeArrayLen()
+		return n, true, err
+	}
+	n, err = dec.DecodeMapLen()
+	return n, false, err
+}
+
+// Key reads a map key (a msgpack string or binary) into buf and returns the
+// part of buf that holds it. A nil or empty key returns nil. A key longer
+// than buf, which no field of the caller has, is read and discarded, and nil
+// returned, so it matches no field; an empty buf is allowed. Truncated input returns io.EOF or io.ErrUnexpectedEOF,
+// like io.ReadFull.
+//
+// Key does not retain buf and does not let it escape, so a stack array of
+// the generated decoder stays on the stack.
+func Key(dec *msgpack.Decoder, buf []byte) ([]byte, error) {
+	n, err := dec.DecodeBytesLen()
+	if err != nil || n <= 0 {
+		return nil, err
+	}
+	if n > len(buf) {
+		return nil, discard(dec, n)
+	}
+	return buf[:n], read(dec, buf[:n])
+}
+
+// discard reads n bytes from dec's reader and drops them.
+func discard(dec *msgpack.Decoder, n int) error {
+	var scratch [64]byte
+	for n > 0 {
+		c := min(n, len(scratch))
+		if err := read(dec, scratch[:c]); err != nil {
+			return err
+		}
+		n -= c
+	}
+	return nil
+}
+
+// Cap bounds the capacity that a decoder preallocates for a length n read
+// from untrusted input to MaxPrealloc; the slice or map still grows to n.
+func Cap(n int) int { return max(0, min(n, MaxPrealloc)) }
+
+// read fills buf from dec's reader, with the errors of io.ReadFull. It reads
+// through the reader's concrete type or io.ByteReader, which every decoder's
+// reader is, so that buf can stay on the caller's stack: passing it to
+// Decoder.ReadFull, which hands it to an io.Reader, would move it to the
+// heap.
+func read(dec *msgpack.Decoder, buf []byte) error {
+	switch r := dec.Buffered().(type) {
+	case *bytes.Reader:
+		n, _ := r.Read(buf)
+		return short(n, len(buf))
+	case *bufio.Reader:
+		if p, err := r.Peek(len(buf)); err == nil {
+			copy(buf, p)
+			_, err = r.Discard(len(buf))
+			return err
+		}
+		return readBytes(r, buf)
+	case io.ByteReader:
+		return readBytes(r, buf)
+	}
+	return ErrNoByteReader
+}
+
+// readBytes fills buf from r one byte at a time.
+func readBytes(r io.ByteReader, buf []byte) error {
+	for i := range buf {
+		c, err := r.ReadByte()
+		if err != nil {
+			if err == io.EOF {
+				return short(i, len(buf))
+			}
+			return err
+		}
+		buf[i] = c
+	}
+	return nil
+}
+
+// short is the error of io.ReadFull after n of want bytes.
+func short(n, want int) error {
+	switch {
+	case n == want:
+		return nil
+	case n == 0:
+		return io.EOF
+	}
+	return io.ErrUnexpectedEOF
+}
