@@ -61,6 +61,7 @@ type VersionConflictError struct {
 	Actual uint64
 }
 
+// Error describes the conflict: which aggregate, expected and actual version.
 func (e *VersionConflictError) Error() string {
 	return fmt.Sprintf("evento: version conflict on %s/%q: expected version %d, store has %d",
 		e.AggregateType, e.AggregateID, e.Expected, e.Actual)
@@ -76,6 +77,7 @@ type InvalidEventError struct {
 	Reason string
 }
 
+// Error describes the invalid event and why it was refused.
 func (e *InvalidEventError) Error() string {
 	if e.Index < 0 {
 		return "evento: invalid batch: " + e.Reason

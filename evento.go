@@ -106,6 +106,7 @@ func (p Position) Compare(q Position) int {
 // Less reports whether p sorts before q.
 func (p Position) Less(q Position) bool { return p.Compare(q) < 0 }
 
+// String formats p as "seq", or "tx.seq" when Tx is set.
 func (p Position) String() string {
 	if p.Tx == 0 {
 		return fmt.Sprintf("%d", p.Seq)

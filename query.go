@@ -184,6 +184,7 @@ func (r Routing) Matches(k string) bool {
 	return true
 }
 
+// String names the selector: "any", "no-key" or key="…".
 func (r Routing) String() string {
 	switch r.kind {
 	case routingNone:

@@ -47,6 +47,7 @@ const (
 	AckPerEvent
 )
 
+// String names the acknowledgement mode.
 func (m AckMode) String() string {
 	switch m {
 	case AckPerChunk:
@@ -74,6 +75,7 @@ const (
 	ParkEvent
 )
 
+// String names the policy.
 func (p ExhaustedPolicy) String() string {
 	switch p {
 	case StopWorker:
