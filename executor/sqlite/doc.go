@@ -33,11 +33,10 @@
 // file at once. A file whose recorded version is newer than this code gives
 // an error wrapping evento.ErrSchemaTooNew.
 //
-// Each query shape of evento.Query reads O(page) index entries, with these
-// exceptions, which read the events of the filter's index prefix: a filter
-// with both AggregateID and Name (reads that aggregate's events), and a
-// filter with AggregateID or Name combined with a routing key (reads that
-// aggregate's, or that type and name's, events and filters on the key).
+// Each query shape of evento.Query reads O(page) index entries, including
+// type+name intersected with a routing key (index events_rk_name_pos). The
+// exception is a filter with an AggregateID combined with a Name or a
+// routing key: it reads that one aggregate's events and filters them.
 //
 // # Leases and notifications
 //

@@ -485,6 +485,10 @@ func planQuery(q *evento.Query) plan {
 				a.conds = append(a.conds, "routing_key = ?")
 				a.args = append(a.args, blob(rk))
 			}
+		case f.Name != "" && hasRK:
+			a.index = "events_rk_name_pos"
+			a.conds = []string{"routing_key = ?", "aggregate_type = ?", "name = ?"}
+			a.args = []any{blob(rk), blob(f.AggregateType), blob(f.Name)}
 		case f.Name != "":
 			a.index = "events_name_pos"
 			a.conds = []string{"aggregate_type = ?", "name = ?"}
