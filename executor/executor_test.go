@@ -3,6 +3,7 @@ package executor_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -32,6 +33,8 @@ func TestOpenNoScheme(t *testing.T) {
 	}
 }
 
+var runs int
+
 func TestRegisterPanics(t *testing.T) {
 	mustPanic := func(name string, f func()) {
 		t.Helper()
@@ -43,19 +46,22 @@ func TestRegisterPanics(t *testing.T) {
 		f()
 	}
 	d := executor.DriverFunc(func(context.Context, string) (evento.Executor, error) { return nil, errors.New("test driver") })
-	executor.Register("registrytest", d)
-	mustPanic("duplicate", func() { executor.Register("registrytest", d) })
+	// The registry is process-wide, so each run (-count=N) registers a new name.
+	runs++
+	scheme := fmt.Sprintf("registrytest%d", runs)
+	executor.Register(scheme, d)
+	mustPanic("duplicate", func() { executor.Register(scheme, d) })
 	mustPanic("nil", func() { executor.Register("registrytest2", nil) })
 	mustPanic("bad name", func() { executor.Register("a:b", d) })
 	found := false
 	for _, s := range executor.Schemes() {
-		found = found || s == "registrytest"
+		found = found || s == scheme
 	}
 	if !found {
 		t.Fatal("Schemes does not list the registered scheme")
 	}
 	// The scheme is matched case-insensitively and the whole DSN is passed on.
-	if _, err := executor.Open(context.Background(), "RegistryTest:x"); err == nil || err.Error() != "test driver" {
+	if _, err := executor.Open(context.Background(), strings.ToUpper(scheme)+":x"); err == nil || err.Error() != "test driver" {
 		t.Fatalf("Open through registered driver: %v", err)
 	}
 }
