@@ -14,6 +14,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/cursor"
+	"github.com/evento-go/evento/executor/internal/broadcast"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -59,12 +60,13 @@ type Store struct {
 	lastID   ulid.ULID
 	lastTS   time.Time
 	versions map[evento.AggregateRef]uint64 // bounded cache of current versions
+	pending  map[evento.AggregateRef]uint64 // versions written by the group being committed
+	keyBuf   []byte                         // scratch for the group's keys
+	valBuf   []byte                         // scratch for the group's values
 
 	subMu sync.Mutex // serialises subscriber and snapshot read-modify-writes
 
-	notifyMu sync.Mutex
-	notifyID uint64
-	waiters  map[uint64]*waiter
+	notify broadcast.Broadcaster
 }
 
 type config struct {
@@ -202,7 +204,7 @@ func newStore(db *pdb.DB, owns bool, cfg config) (*Store, error) {
 		reqs:     make(chan *writeReq),
 		ulids:    evento.NewULIDSource(),
 		versions: make(map[evento.AggregateRef]uint64),
-		waiters:  make(map[uint64]*waiter),
+		pending:  make(map[evento.AggregateRef]uint64),
 	}
 	if cfg.sync {
 		s.wopts = pdb.Sync
@@ -293,13 +295,7 @@ func (s *Store) Close() error {
 	<-s.done
 	s.closeMu.Lock() // wait for calls in flight
 	defer s.closeMu.Unlock()
-	s.notifyMu.Lock()
-	for id, w := range s.waiters {
-		delete(s.waiters, id)
-		w.stop()
-		close(w.ch)
-	}
-	s.notifyMu.Unlock()
+	s.notify.Close()
 	if s.ownsDB {
 		if err := s.db.Close(); err != nil {
 			return fmt.Errorf("pebble executor: close: %w", err)
@@ -314,45 +310,15 @@ func (s *Store) Capabilities() evento.Capabilities {
 	return evento.Capabilities{Name: "pebble", MultiProcess: false, CrossProcessNotify: false, StoreClock: false}
 }
 
-type waiter struct {
-	ch   chan struct{}
-	stop func() bool
-}
-
 // Notify returns a channel that receives a value after commits of this
 // Store (coalesced). It is closed when ctx is done or the Store is closed.
 func (s *Store) Notify(ctx context.Context) <-chan struct{} {
-	ch := make(chan struct{}, 1)
-	s.notifyMu.Lock()
-	defer s.notifyMu.Unlock()
-	if s.closed.Load() || ctx.Err() != nil {
+	if s.closed.Load() {
+		ch := make(chan struct{})
 		close(ch)
 		return ch
 	}
-	s.notifyID++
-	id := s.notifyID
-	w := &waiter{ch: ch}
-	s.waiters[id] = w
-	w.stop = context.AfterFunc(ctx, func() {
-		s.notifyMu.Lock()
-		defer s.notifyMu.Unlock()
-		if _, ok := s.waiters[id]; ok {
-			delete(s.waiters, id)
-			close(ch)
-		}
-	})
-	return ch
-}
-
-func (s *Store) broadcast() {
-	s.notifyMu.Lock()
-	for _, w := range s.waiters {
-		select {
-		case w.ch <- struct{}{}:
-		default:
-		}
-	}
-	s.notifyMu.Unlock()
+	return s.notify.Subscribe(ctx)
 }
 
 // quietLogger routes Pebble's own log lines to slog.

@@ -2,10 +2,10 @@ package postgres
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/evento-go/evento/executor/internal/broadcast"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -19,9 +19,7 @@ const notifyChannel = "evento"
 // and the listener reconnects with backoff.
 type notifier struct {
 	s         *Store
-	mu        sync.Mutex
-	subs      map[*subscriber]struct{}
-	closed    bool
+	b         broadcast.Broadcaster
 	kick      chan struct{}
 	listening atomic.Bool
 	listenPID atomic.Uint32 // backend pid of the LISTEN connection, for tests
@@ -32,13 +30,8 @@ type notifier struct {
 // store: commits within it share one notification.
 const notifyMinInterval = 5 * time.Millisecond
 
-type subscriber struct {
-	ch   chan struct{}
-	stop func() bool
-}
-
 func newNotifier(s *Store) *notifier {
-	n := &notifier{s: s, subs: map[*subscriber]struct{}{}, kick: make(chan struct{}, 1)}
+	n := &notifier{s: s, kick: make(chan struct{}, 1)}
 	s.wg.Add(3)
 	go n.sender()
 	go n.poller()
@@ -50,39 +43,10 @@ func newNotifier(s *Store) *notifier {
 // this store and, through LISTEN/NOTIFY, by other processes. It is closed
 // when ctx is done or the store is closed. See evento.Executor.
 func (s *Store) Notify(ctx context.Context) <-chan struct{} {
-	return s.notifier.add(ctx)
+	return s.notifier.b.Subscribe(ctx)
 }
 
-func (n *notifier) add(ctx context.Context) <-chan struct{} {
-	sub := &subscriber{ch: make(chan struct{}, 1)}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.closed || ctx.Err() != nil {
-		close(sub.ch)
-		return sub.ch
-	}
-	n.subs[sub] = struct{}{}
-	sub.stop = context.AfterFunc(ctx, func() {
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		if _, ok := n.subs[sub]; ok {
-			delete(n.subs, sub)
-			close(sub.ch)
-		}
-	})
-	return sub.ch
-}
-
-func (n *notifier) broadcast() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for sub := range n.subs {
-		select {
-		case sub.ch <- struct{}{}:
-		default:
-		}
-	}
-}
+func (n *notifier) broadcast() { n.b.Signal() }
 
 // committed signals a local commit: local subscribers at once, other
 // processes through pg_notify (sent after the commit, not inside the write
@@ -97,16 +61,7 @@ func (n *notifier) committed() {
 	}
 }
 
-func (n *notifier) close() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.closed = true
-	for sub := range n.subs {
-		sub.stop()
-		close(sub.ch)
-		delete(n.subs, sub)
-	}
-}
+func (n *notifier) close() { n.b.Close() }
 
 func (n *notifier) sender() {
 	defer n.s.wg.Done()

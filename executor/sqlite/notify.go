@@ -4,50 +4,30 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/evento-go/evento/executor/internal/broadcast"
 )
 
-// notifier fans commit signals out to Notify channels. Each channel has a
-// one-slot buffer, so signals coalesce and a slow receiver never blocks a
-// writer.
+// notifier fans commit signals out to Notify channels and owns the
+// data_version poll, which starts with the first Notify call.
 type notifier struct {
-	mu      sync.Mutex
-	subs    map[chan struct{}]func() bool // channel -> stop of its AfterFunc
+	b       broadcast.Broadcaster
+	mu      sync.Mutex // guards closed and polling
 	closed  bool
 	polling bool
 	wg      sync.WaitGroup
 }
 
-func (n *notifier) init() { n.subs = map[chan struct{}]func() bool{} }
+func (n *notifier) broadcast() { n.b.Signal() }
 
-// broadcast signals every listener without blocking.
-func (n *notifier) broadcast() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for ch := range n.subs {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (n *notifier) count() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return len(n.subs)
-}
-
-// close closes every channel; later subscriptions get a closed channel.
+// close closes every channel, keeps the poll from starting and waits for it
+// to end (it ends once the Store's done channel is closed).
 func (n *notifier) close() {
 	n.mu.Lock()
 	n.closed = true
-	subs := n.subs
-	n.subs = map[chan struct{}]func() bool{}
 	n.mu.Unlock()
-	for ch, stop := range subs {
-		stop()
-		close(ch)
-	}
+	n.b.Close()
+	n.wg.Wait()
 }
 
 // Notify returns a channel that receives a value soon after events are
@@ -56,34 +36,12 @@ func (n *notifier) close() {
 // closed when ctx is done or the Store is closed.
 func (s *Store) Notify(ctx context.Context) <-chan struct{} {
 	n := &s.notify
-	ch := make(chan struct{}, 1)
+	ch := n.b.Subscribe(ctx)
 	n.mu.Lock()
-	if n.closed || ctx.Err() != nil {
-		n.mu.Unlock()
-		close(ch)
-		return ch
-	}
-	n.subs[ch] = func() bool { return true }
-	startPoll := !n.polling && s.cfg.pollInterval > 0
+	startPoll := !n.closed && !n.polling && s.cfg.pollInterval > 0 && ctx.Err() == nil
 	if startPoll {
 		n.polling = true
 		n.wg.Add(1)
-	}
-	n.mu.Unlock()
-	stop := context.AfterFunc(ctx, func() {
-		n.mu.Lock()
-		_, ok := n.subs[ch]
-		delete(n.subs, ch)
-		n.mu.Unlock()
-		if ok {
-			close(ch)
-		}
-	})
-	n.mu.Lock()
-	if _, ok := n.subs[ch]; ok {
-		n.subs[ch] = stop
-	} else {
-		stop()
 	}
 	n.mu.Unlock()
 	if startPoll {
@@ -143,7 +101,7 @@ func (s *Store) poll(ready chan struct{}) {
 			return
 		case <-t.C:
 		}
-		if s.notify.count() > 0 {
+		if s.notify.b.Len() > 0 {
 			read()
 		}
 	}

@@ -278,7 +278,6 @@ func newStore(ctx context.Context, db *sql.DB, cfg config) (*Store, error) {
 		stmts: map[string]*sql.Stmt{},
 		done:  make(chan struct{}),
 	}
-	s.notify.init()
 	if err := s.migrate(ctx); err != nil {
 		s.closeWriteConn()
 		return nil, err
@@ -303,7 +302,6 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		close(s.done)
 		s.notify.close()
-		s.notify.wg.Wait()
 		// Wait for the writer in flight, then keep the lock forever.
 		s.wsem <- struct{}{}
 		s.closeWriteConn()
