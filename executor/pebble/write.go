@@ -9,6 +9,7 @@ import (
 
 	pdb "github.com/cockroachdb/pebble/v2"
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/internal/ids"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -103,11 +104,12 @@ func (s *Store) commitGroup(batch *pdb.Batch, group []*writeReq) {
 	if now.Before(s.lastTS) {
 		now = s.lastTS
 	}
-	pending := make(map[evento.AggregateRef]uint64, len(group))
+	pending := s.pending
+	clear(pending)
 	next := s.next
+	key, val := s.keyBuf[:0], s.valBuf[:0]
+	defer func() { s.keyBuf, s.valBuf = key, val }()
 	var (
-		key   []byte
-		val   []byte
 		count int
 		rerr  error
 	)
@@ -191,7 +193,7 @@ func (s *Store) commitGroup(batch *pdb.Batch, group []*writeReq) {
 		close(r.done)
 	}
 	if count > 0 && rerr == nil {
-		s.broadcast()
+		s.notify.Signal()
 	}
 }
 
@@ -199,18 +201,8 @@ func (s *Store) commitGroup(batch *pdb.Batch, group []*writeReq) {
 // store even if the clock went back since the last commit, restart
 // included. Only the committer calls it.
 func (s *Store) newID(now time.Time) ulid.ULID {
-	id := s.ulids.New(now)
-	if id.Compare(s.lastID) <= 0 {
-		id = s.lastID
-		for i := len(id) - 1; i >= 0; i-- {
-			id[i]++
-			if id[i] != 0 {
-				break
-			}
-		}
-	}
-	s.lastID = id
-	return id
+	s.lastID = ids.Above(s.ulids.New(now), s.lastID)
+	return s.lastID
 }
 
 // currentVersion returns an aggregate's committed version, from the cache
@@ -219,11 +211,7 @@ func (s *Store) currentVersion(ref evento.AggregateRef) (uint64, error) {
 	if v, ok := s.versions[ref]; ok {
 		return v, nil
 	}
-	v, err := s.readVersion(ref.Type, ref.ID)
-	if err != nil {
-		return 0, err
-	}
-	return v, nil
+	return s.readVersion(ref.Type, ref.ID)
 }
 
 // readVersion reads an aggregate's last version from the database.

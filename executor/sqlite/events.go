@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/internal/ids"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -98,10 +99,7 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 		}
 		for i := range events {
 			e := &events[i]
-			id := s.ulids.New(now)
-			if bytes.Compare(id[:], last[:]) <= 0 {
-				id = next(last)
-			}
+			id := ids.Above(s.ulids.New(now), last)
 			last = id
 			res, err := ins.ExecContext(ctx, id[:], blob(e.AggregateType), blob(e.AggregateID), int64(e.Version),
 				blob(e.Name), blob(e.RoutingKey), e.Data, meta[i], ts)
@@ -141,17 +139,6 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 func conflict(sp evento.Span, actual uint64) error {
 	return fmt.Errorf("sqlite executor: write: %w", &evento.VersionConflictError{
 		AggregateType: sp.Type, AggregateID: sp.ID, Expected: sp.Expected, Actual: actual})
-}
-
-// next returns the ULID that follows id.
-func next(id ulid.ULID) ulid.ULID {
-	for i := len(id) - 1; i >= 0; i-- {
-		id[i]++
-		if id[i] != 0 {
-			break
-		}
-	}
-	return id
 }
 
 func (w *writeConn) aggregateVersion(ctx context.Context, typ, id string) (uint64, error) {
@@ -260,14 +247,17 @@ func (s *Store) ReadAggregate(ctx context.Context, aggregateType, id string, aft
 	if err != nil {
 		return nil, s.wrap("read aggregate", err)
 	}
-	if limit > 0 && limit <= 1024 {
+	// A small limit is preallocated; a large one (aggregate loads ask for
+	// big chunks) must not make the caller pay for events the stream may
+	// not have, so it takes the scratch path below.
+	if limit > 0 && limit <= 64 {
 		out, err := readEvents(rows, make([]evento.Event, 0, limit))
 		if err != nil {
 			return nil, s.wrap("read aggregate", err)
 		}
 		return out, nil
 	}
-	// Unknown length: scan into a pooled scratch slice and hand back an
+	// Unknown or large length: scan into a pooled scratch slice and hand back an
 	// exact-size copy, rather than growing the result by doubling.
 	sp := scratchPool.Get().(*[]evento.Event)
 	scratch, err := readEvents(rows, (*sp)[:0])
