@@ -62,11 +62,11 @@ func (s *Store) ReadAggregate(ctx context.Context, aggregateType, id string, aft
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("pebble executor: read aggregate: %w", err)
 	}
-	prefix := aggregatePrefix(make([]byte, 0, len(aggregateType)+len(id)+16), aggregateType, id)
-	upper := prefixEnd(prefix)
 	if after == ^uint64(0) {
 		return []evento.Event{}, nil
 	}
+	prefix := aggregatePrefix(make([]byte, 0, len(aggregateType)+len(id)+16), aggregateType, id)
+	upper := prefixEnd(prefix)
 	lower := appendU64(prefix, after+1)
 	if limit > 0 && after+uint64(limit) > after {
 		upper = appendU64(prefix[:len(prefix):len(prefix)], after+uint64(limit)+1)
@@ -76,15 +76,22 @@ func (s *Store) ReadAggregate(ctx context.Context, aggregateType, id string, aft
 		return nil, fmt.Errorf("pebble executor: read aggregate %s/%q: %w", aggregateType, id, err)
 	}
 	defer it.Close()
-	var out []evento.Event
-	if limit > 0 && limit <= 4096 {
-		out = make([]evento.Event, 0, limit)
+	// Room for a typical stream, made on the first event: a large limit (or
+	// none) must not make the caller pay for events the stream may not
+	// have; append grows the rest.
+	room := 64
+	if limit > 0 {
+		room = min(limit, room)
 	}
+	var out []evento.Event
 	n := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		v, err := it.ValueAndErr()
 		if err != nil {
 			return nil, fmt.Errorf("pebble executor: read aggregate %s/%q: %w", aggregateType, id, err)
+		}
+		if out == nil {
+			out = make([]evento.Event, 0, room)
 		}
 		out = append(out, evento.Event{})
 		if err := decodeEvent(v, &out[len(out)-1]); err != nil {

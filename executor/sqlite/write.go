@@ -95,26 +95,23 @@ func (s *Store) writeConnLocked(ctx context.Context) (*writeConn, error) {
 
 // discardWriteConn drops a write connection left in an unknown state, so
 // the pool closes it instead of reusing it. The caller holds wsem.
-func (s *Store) discardWriteConn() {
-	if s.wc == nil {
-		return
-	}
-	for _, st := range s.wc.stmts {
-		st.Close()
-	}
-	_ = s.wc.conn.Raw(func(any) error { return driver.ErrBadConn })
-	s.wc.conn.Close()
-	s.wc = nil
-}
+func (s *Store) discardWriteConn() { s.releaseWriteConn(true) }
 
 // closeWriteConn returns the write connection to the pool. The caller holds
 // wsem (or the store is being built or closed).
-func (s *Store) closeWriteConn() {
+func (s *Store) closeWriteConn() { s.releaseWriteConn(false) }
+
+// releaseWriteConn closes the write connection's statements and releases
+// the connection; bad marks it unusable so the pool closes it.
+func (s *Store) releaseWriteConn(bad bool) {
 	if s.wc == nil {
 		return
 	}
 	for _, st := range s.wc.stmts {
 		st.Close()
+	}
+	if bad {
+		_ = s.wc.conn.Raw(func(any) error { return driver.ErrBadConn })
 	}
 	s.wc.conn.Close()
 	s.wc = nil
