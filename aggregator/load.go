@@ -42,10 +42,9 @@ type Store interface {
 // encode and one write at most once per Every replayed events; no goroutine
 // outlives the call. A failed save is logged and does not fail the load.
 //
-// Load reads events in chunks, starting at 64 and doubling up to WithChunk
-// (DefaultChunk), so memory stays bounded for long histories and short
-// ones are read in one small call. Events committed while Load runs may or may not be included;
-// the returned version always matches the state.
+// Load reads events in chunks of WithChunk (DefaultChunk) events, so memory
+// stays bounded for long histories. Events committed while Load runs may or
+// may not be included; the returned version always matches the state.
 func Load(ctx context.Context, store Store, id string, agg Aggregate, opts ...Option) (uint64, error) {
 	o := buildOptions(opts)
 	return o.load(ctx, store, id, agg, 0, true)
@@ -186,16 +185,17 @@ func (o *options) load(ctx context.Context, store Store, id string, agg Aggregat
 	useSnap := rev != "" && snapshot.Decodable(agg)
 
 	r := replayer{store: store, typ: typ, id: id, agg: agg, target: target, chunk: o.chunk}
+	// Without a usable snapshot, replay from version 0: no events in hand,
+	// and full so that run reads the first chunk.
+	var evs []evento.Event
+	full := true
 	if useSnap {
-		ok, err := o.fromSnapshot(ctx, &r, rev)
-		if err != nil {
+		var err error
+		if evs, full, err = o.fromSnapshot(ctx, &r, rev); err != nil {
 			return 0, err
 		}
-		if !ok {
-			r = replayer{store: store, typ: typ, id: id, agg: agg, target: target, chunk: o.chunk}
-		}
 	}
-	if err := r.run(ctx); err != nil {
+	if err := r.run(ctx, evs, full); err != nil {
 		return r.version, err
 	}
 	if r.version == 0 {
@@ -215,57 +215,50 @@ func (o *options) load(ctx context.Context, store Store, id string, agg Aggregat
 	return r.version, nil
 }
 
-// fromSnapshot sets r up to continue from the newest usable snapshot. It
-// returns false when there is none, or it is unusable (logged); agg is then
-// untouched.
-func (o *options) fromSnapshot(ctx context.Context, r *replayer, rev string) (bool, error) {
+// fromSnapshot sets r up to continue from the newest usable snapshot and
+// returns the events read after it and whether that read was full. When
+// there is no snapshot, or it is unusable (logged), r and agg are untouched
+// and it returns (nil, true, nil): replay from the start.
+func (o *options) fromSnapshot(ctx context.Context, r *replayer, rev string) ([]evento.Event, bool, error) {
 	s, err := r.store.LoadSnapshot(ctx, r.typ, rev, r.id, r.target)
 	if errors.Is(err, evento.ErrNotFound) {
-		return false, nil
+		return nil, true, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("aggregator: load snapshot of %s/%q: %w", r.typ, r.id, err)
+		return nil, false, fmt.Errorf("aggregator: load snapshot of %s/%q: %w", r.typ, r.id, err)
 	}
-	warn := func(reason string, args ...any) {
+	ignore := func(reason string, args ...any) ([]evento.Event, bool, error) {
 		o.logger.WarnContext(ctx, "aggregator: snapshot ignored, replaying in full",
 			append([]any{"type", r.typ, "id", r.id, "revision", rev, "snapshot_version", s.Version, "reason", reason}, args...)...)
+		return nil, true, nil
 	}
 	if s.Version == 0 || (r.target != 0 && s.Version > r.target) {
-		warn("snapshot version out of range")
-		return false, nil
+		return ignore("snapshot version out of range")
 	}
 	// Read from the snapshot's own event: it must exist and be the event
 	// the snapshot claims to cover.
-	want := r.limit(s.Version - 1)
-	first, err := r.read(ctx, s.Version-1)
+	first, full, err := r.read(ctx, s.Version-1)
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	if len(first) == 0 || first[0].Version != s.Version {
-		warn("snapshot version is past the stored events")
-		return false, nil
+		return ignore("snapshot version is past the stored events")
 	}
 	if s.Cursor != "" {
 		cid, _, err := evento.DecodeCursor(s.Cursor)
 		if err != nil {
-			warn("snapshot cursor does not decode", "err", err)
-			return false, nil
+			return ignore("snapshot cursor does not decode", "err", err)
 		}
 		if cid != first[0].ID {
-			warn("snapshot cursor names another event than the one stored at its version")
-			return false, nil
+			return ignore("snapshot cursor names another event than the one stored at its version")
 		}
 	}
 	if err := snapshot.Decode(s.Data, r.agg); err != nil {
-		warn("snapshot state does not decode", "err", err)
-		return false, nil
+		return ignore("snapshot state does not decode", "err", err)
 	}
 	r.version = s.Version
 	r.last = first[0]
-	r.pending = first[1:]
-	r.hasPending = true
-	r.pendingFull = len(first) == want
-	return true, nil
+	return first[1:], full, nil
 }
 
 // replayer applies an aggregate's events in chunks.
@@ -280,56 +273,27 @@ type replayer struct {
 	version uint64       // last version applied (or restored)
 	applied int          // events applied by ApplyEvent
 	last    evento.Event // the event at version, once known
-
-	pending     []evento.Event // already read, not yet applied
-	hasPending  bool           // pending holds the first chunk to apply
-	pendingFull bool           // the read that gave pending was full
-	reads       int            // ReadAggregate calls made
 }
 
-// firstChunk is the size of a load's first read. Most aggregates are
-// short, and backends may size their buffers by the limit asked for, so
-// reads start small and double up to the chunk size.
-const firstChunk = 64
-
-// limit is the read size after version v.
-func (r *replayer) limit(v uint64) int {
+// read reads the chunk after version after: chunk events, or fewer to stop
+// at the target. full reports whether the store returned as many as asked,
+// so that more may follow.
+func (r *replayer) read(ctx context.Context, after uint64) (evs []evento.Event, full bool, err error) {
 	n := r.chunk
-	if r.reads < 8 {
-		n = min(n, firstChunk<<r.reads)
+	if r.target != 0 && r.target-after < uint64(n) {
+		n = int(r.target - after)
 	}
-	if r.target != 0 && r.target-v < uint64(n) {
-		n = int(r.target - v)
-	}
-	return n
-}
-
-func (r *replayer) read(ctx context.Context, after uint64) ([]evento.Event, error) {
-	evs, err := r.store.ReadAggregate(ctx, r.typ, r.id, after, r.limit(after))
-	r.reads++
+	evs, err = r.store.ReadAggregate(ctx, r.typ, r.id, after, n)
 	if err != nil {
-		return nil, fmt.Errorf("aggregator: read %s/%q after v%d: %w", r.typ, r.id, after, err)
+		return nil, false, fmt.Errorf("aggregator: read %s/%q after v%d: %w", r.typ, r.id, after, err)
 	}
-	return evs, nil
+	return evs, len(evs) == n, nil
 }
 
-func (r *replayer) run(ctx context.Context) error {
-	evs, full := r.pending, r.pendingFull
-	started := r.hasPending
-	r.pending, r.hasPending = nil, false
+// run applies evs, then reads and applies chunks while the last read was
+// full and the target is not reached.
+func (r *replayer) run(ctx context.Context, evs []evento.Event, full bool) error {
 	for {
-		if !started {
-			if r.target != 0 && r.version >= r.target {
-				return nil
-			}
-			var err error
-			want := r.limit(r.version)
-			if evs, err = r.read(ctx, r.version); err != nil {
-				return err
-			}
-			full = len(evs) == want
-		}
-		started = false
 		for i := range evs {
 			e := &evs[i]
 			if e.Version != r.version+1 {
@@ -344,8 +308,12 @@ func (r *replayer) run(ctx context.Context) error {
 		if len(evs) > 0 {
 			r.last = evs[len(evs)-1]
 		}
-		if !full {
+		if !full || (r.target != 0 && r.version >= r.target) {
 			return nil
+		}
+		var err error
+		if evs, full, err = r.read(ctx, r.version); err != nil {
+			return err
 		}
 	}
 }
