@@ -36,9 +36,15 @@ func Project(ctx context.Context, store evento.EventStore, q evento.Query, into 
 		for i := range page.Events {
 			e := &page.Events[i]
 			if err := into.ApplyEvent(e); err != nil {
+				if i > 0 {
+					cur = page.Events[i-1].Cursor()
+				}
 				return cur, fmt.Errorf("aggregator: project %s/%q v%d %s: %w", e.AggregateType, e.AggregateID, e.Version, e.Name, err)
 			}
-			cur = e.Cursor()
+		}
+		// One cursor encoding per page: the last event applied.
+		if len(page.Events) > 0 {
+			cur = page.Events[len(page.Events)-1].Cursor()
 		}
 		if !page.PageInfo.HasNextPage || len(page.Events) == 0 {
 			return cur, nil

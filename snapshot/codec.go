@@ -22,10 +22,10 @@ func Encode(state any) ([]byte, error) {
 // stores it through target only if decoding succeeded, so on error target
 // is unchanged. The error wraps evento.ErrDecode.
 func Decode(data []byte, target any) error {
-	v := reflect.ValueOf(target)
-	if !v.IsValid() || v.Kind() != reflect.Pointer || v.IsNil() {
+	if !Decodable(target) {
 		return fmt.Errorf("snapshot: decode into %T: not a non-nil pointer: %w", target, evento.ErrDecode)
 	}
+	v := reflect.ValueOf(target)
 	fresh := reflect.New(v.Type().Elem())
 	if err := evento.Unmarshal(data, fresh.Interface()); err != nil {
 		return fmt.Errorf("snapshot: %w", err)

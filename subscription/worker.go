@@ -41,6 +41,24 @@ type Worker struct {
 // (handlers see their context cancelled); what was handled is still
 // acknowledged and the leases released. Use Stop for a graceful stop.
 func (s *Subscription) Start(ctx context.Context, exec evento.Executor) (*Worker, error) {
+	r, err := s.runner(exec)
+	if err != nil {
+		return nil, err
+	}
+	w := &Worker{
+		r:     r,
+		quit:  make(chan struct{}),
+		done:  make(chan struct{}),
+		wakes: map[*session]struct{}{},
+	}
+	w.hardCtx, w.hard = context.WithCancel(ctx)
+	go w.run()
+	return w, nil
+}
+
+// runner validates the subscription and returns a runner on exec under the
+// configured worker id, or a fresh one.
+func (s *Subscription) runner(exec evento.Executor) (*runner, error) {
 	p, err := s.plan()
 	if err != nil {
 		return nil, err
@@ -52,15 +70,7 @@ func (s *Subscription) Start(ctx context.Context, exec evento.Executor) (*Worker
 	if id == "" {
 		id = newWorkerID()
 	}
-	w := &Worker{
-		r:     newRunner(p, exec, id),
-		quit:  make(chan struct{}),
-		done:  make(chan struct{}),
-		wakes: map[*session]struct{}{},
-	}
-	w.hardCtx, w.hard = context.WithCancel(ctx)
-	go w.run()
-	return w, nil
+	return newRunner(p, exec, id), nil
 }
 
 func newWorkerID() string {
@@ -335,20 +345,13 @@ func (w *Worker) fairShare() int {
 // page, acknowledges and releases the lease. Handler failures follow the
 // retry and exhausted policies; under StopWorker the error is returned.
 func (s *Subscription) CatchUp(ctx context.Context, exec evento.Executor) error {
-	p, err := s.plan()
+	r, err := s.runner(exec)
 	if err != nil {
 		return err
 	}
-	if exec == nil {
-		return fmt.Errorf("subscription %q: nil executor: %w", p.cfg.Key, ErrInvalidConfig)
-	}
-	id := p.cfg.WorkerID
-	if id == "" {
-		id = newWorkerID()
-	}
-	r := newRunner(p, exec, id)
+	p := r.p
 	for part := range uint32(p.cfg.Partitions) {
-		l, err := exec.ClaimLease(ctx, p.cfg.Key, part, id, p.cfg.LeaseTTL)
+		l, err := exec.ClaimLease(ctx, p.cfg.Key, part, r.id, p.cfg.LeaseTTL)
 		if err != nil {
 			return fmt.Errorf("subscription %q: claim partition %d: %w", p.cfg.Key, part, err)
 		}
@@ -379,13 +382,18 @@ func (s *Subscription) Replay(ctx context.Context, exec evento.Executor) (int, e
 		return 0, fmt.Errorf("subscription %q: list parked events: %w", p.cfg.Key, err)
 	}
 	r := newRunner(p, exec, "")
+	sessions := map[uint32]*session{} // one per partition: its logger and handler context
 	var errs []error
 	n := 0
 	for i := range parked {
 		pe := &parked[i]
 		e := &pe.Event
-		sess := &session{r: r, part: pe.Partition, log: r.log.With(slog.Uint64("partition", uint64(pe.Partition)))}
-		sess.hctx = withEnv(ctx, &env{exec: exec, values: p.values, key: p.cfg.Key, partition: pe.Partition})
+		sess := sessions[pe.Partition]
+		if sess == nil {
+			sess = &session{r: r, part: pe.Partition, log: r.log.With(slog.Uint64("partition", uint64(pe.Partition)))}
+			sess.hctx = withEnv(ctx, &env{exec: exec, values: p.values, key: p.cfg.Key, partition: pe.Partition})
+			sessions[pe.Partition] = sess
+		}
 		h, skip := p.lookup(e)
 		if !skip && h == nil && p.cfg.SafetyCheck {
 			errs = append(errs, fmt.Errorf("subscription %q: replay event %s: %w: %s %q", p.cfg.Key, e.ID, ErrNoHandler, e.AggregateType, e.Name))
