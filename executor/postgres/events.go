@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/cursor"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -25,15 +26,14 @@ type queries struct {
 	insertOne  string // insert for a single event, with scalar arguments
 	versions   string
 	horizon    string // "" for the lock ordering
-	setHorizon string // "" for the lock ordering
 	prelude    string // first statement of a read: horizon (if any) and plan settings
 	planOnly   string // the plan settings alone
-	cols       string
 	readAgg    string
 	aggVersion string
 	aggIDs     string
 	head       string
 	cursorID   string
+	subscriber string // SELECT … FROM of a subscriber's state (subscriberSelectSQL)
 }
 
 const eventCols = "tx, seq, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, ts"
@@ -104,12 +104,7 @@ FROM n`, hi, lo, planSettings)
 // write (measured: 135 buffer hits and 1.3 ms per write at 4,000 events,
 // against 3 and 0.27 ms this way).
 func (q *queries) insertSQL(hook string) string {
-	with := "WITH l AS MATERIALIZED (" + q.lock + " AS locked)"
-	from := "l"
-	if hook != "" {
-		with += ", h AS MATERIALIZED (SELECT " + hook + " FROM l)"
-		from = "l, h"
-	}
+	with, from := q.lockCTE(hook)
 	return with + `
 INSERT INTO ` + q.ev + ` (tx, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata)
 SELECT ` + q.txValue + `, u.id, u.t, u.i, u.v, u.n, u.r, u.d, u.m
@@ -125,18 +120,24 @@ ORDER BY u.ord
 RETURNING tx, seq, ts`
 }
 
+// lockCTE returns the WITH clause taking the ordering lock (and evaluating
+// hook after it, if any) and the FROM list an insert joins it by.
+func (q *queries) lockCTE(hook string) (with, from string) {
+	with, from = "WITH l AS MATERIALIZED ("+q.lock+" AS locked)", "l"
+	if hook != "" {
+		with += ", h AS MATERIALIZED (SELECT " + hook + " FROM l)"
+		from = "l, h"
+	}
+	return with, from
+}
+
 // insertOneSQL is insertSQL for a single event, with scalar arguments: the
 // same lock, predecessor check and RETURNING, without encoding, decoding
 // and unnesting eleven one-element arrays, which cost about a third of a
 // single-event append's CPU (server and client). $9 is the expected
 // version, 0 for a new aggregate.
 func (q *queries) insertOneSQL(hook string) string {
-	with := "WITH l AS MATERIALIZED (" + q.lock + " AS locked)"
-	from := "l"
-	if hook != "" {
-		with += ", h AS MATERIALIZED (SELECT " + hook + " FROM l)"
-		from = "l, h"
-	}
+	with, from := q.lockCTE(hook)
 	return with + `
 INSERT INTO ` + q.ev + ` (tx, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata)
 SELECT ` + q.txValue + `, $1::bytea, $2::bytea, $3::bytea, $4::bigint, $5::bytea, $6::bytea, $7::bytea, $8::bytea
@@ -150,14 +151,13 @@ RETURNING tx, seq, ts`
 
 func buildQueries(schema string, o Ordering, writersKey, appendKey int64) queries {
 	ev := schema + ".events"
-	q := queries{cols: eventCols}
+	q := queries{}
 	txValue := "pg_current_xact_id()"
 	if o == OrderingTxHorizon {
 		// The writer registers (shared advisory lock) before it has a
 		// transaction id, so that readers can find every writer that has one.
 		q.lock = fmt.Sprintf("SELECT pg_advisory_xact_lock_shared(%d)", writersKey)
-		q.setHorizon = horizonSQL(writersKey)
-		q.prelude = q.setHorizon
+		q.prelude = horizonSQL(writersKey)
 		q.horizon = "tx < current_setting('evento.horizon')::xid8"
 	} else {
 		q.lock = fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", appendKey)
@@ -201,6 +201,7 @@ SELECT id FROM r WHERE id IS NOT NULL`
 	}
 	q.head = `SELECT tx, seq FROM ` + ev + where + ` ORDER BY tx DESC, seq DESC LIMIT 1`
 	q.cursorID = `SELECT id FROM ` + ev + ` WHERE tx = $1 AND seq = $2`
+	q.subscriber = subscriberSelectSQL(schema)
 	return q
 }
 
@@ -213,7 +214,6 @@ type batchArrays struct {
 	versions                                  []int64
 	predT, predI                              [][]byte
 	predV                                     []int64
-	spanT, spanI                              [][]byte
 }
 
 // Write appends events atomically. See evento.EventStore.
@@ -243,8 +243,6 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 		a.data[i], a.meta[i], a.versions[i] = e.Data, m, int64(e.Version)
 	}
 	for _, sp := range spans {
-		a.spanT = append(a.spanT, []byte(sp.Type))
-		a.spanI = append(a.spanI, []byte(sp.ID))
 		if sp.Expected > 0 {
 			a.predT = append(a.predT, []byte(sp.Type))
 			a.predI = append(a.predI, []byte(sp.ID))
@@ -334,7 +332,11 @@ func (s *Store) writeOnce(ctx context.Context, events []evento.Event, spans []ev
 	// A version conflict (unique violation), or no row inserted: an
 	// expected version is missing, or was not yet visible, or was written
 	// by a newer transaction. Nothing was written: read the actual versions.
-	vrows, verr := s.pool.Query(ctx, s.q.versions, a.spanT, a.spanI)
+	spanT, spanI := make([][]byte, len(spans)), make([][]byte, len(spans))
+	for i, sp := range spans {
+		spanT[i], spanI[i] = []byte(sp.Type), []byte(sp.ID)
+	}
+	vrows, verr := s.pool.Query(ctx, s.q.versions, spanT, spanI)
 	var actual []int64
 	if verr == nil {
 		actual, verr = pgx.CollectRows(vrows, pgx.RowTo[int64])
@@ -387,7 +389,7 @@ func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
 	if backward {
 		dir, cmp, otherCmp = "DESC", "<", ">="
 	}
-	ev := s.schema + ".events"
+	ev := s.q.ev
 	order := " ORDER BY tx " + dir + ", seq " + dir
 	lim := " LIMIT " + strconv.Itoa(limit+1)
 	// build returns one WHERE clause per filter, with the position condition
@@ -622,7 +624,7 @@ func (s *Store) AggregateIDs(ctx context.Context, aggregateType, after string, l
 		return nil, err
 	}
 	if limit <= 0 {
-		limit = 1000
+		limit = cursor.MaxPageSize
 	}
 	rows, err := s.pool.Query(ctx, s.q.aggIDs, []byte(aggregateType), []byte(after), int64(limit))
 	if err != nil {
@@ -648,7 +650,7 @@ func (s *Store) Head(ctx context.Context) (evento.Position, error) {
 	var tx uint64
 	var seq int64
 	var err error
-	if s.q.setHorizon == "" {
+	if s.q.horizon == "" {
 		err = s.pool.QueryRow(ctx, s.q.head).Scan(&tx, &seq)
 	} else {
 		b := &pgx.Batch{}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/executor/postgres"
+	"github.com/jackc/pgx/v5"
 )
 
 // TestQueryShapesReadOPage checks with EXPLAIN ANALYZE that every query
@@ -84,7 +85,7 @@ func testQueryShapes(t *testing.T, o postgres.Ordering) {
 	// for a table that grows), then with fresh ones.
 	for _, stats := range []string{"stale-stats", "analyzed"} {
 		if stats == "analyzed" {
-			if _, err := s.Pool().Exec(ctx, "ANALYZE "+quoted(s.Schema())+".events"); err != nil {
+			if _, err := s.Pool().Exec(ctx, "ANALYZE "+pgx.Identifier{s.Schema(), "events"}.Sanitize()); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -160,8 +161,6 @@ func (n node) rowsRead() (int, bool) {
 	return int(total), seq
 }
 
-func quoted(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-
 // TestWriteReadsOLogN checks with EXPLAIN ANALYZE that an append's
 // predecessor check reads O(1) index entries, not the whole aggregate, with
 // stale and fresh statistics, as a custom and as a generic plan (pgx's
@@ -199,7 +198,7 @@ func TestWriteReadsOLogN(t *testing.T) {
 			}
 			for _, stats := range []string{"stale-stats", "analyzed"} {
 				if stats == "analyzed" {
-					if _, err := s.Pool().Exec(ctx, "ANALYZE "+quoted(s.Schema())+".events"); err != nil {
+					if _, err := s.Pool().Exec(ctx, "ANALYZE "+pgx.Identifier{s.Schema(), "events"}.Sanitize()); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -277,7 +276,7 @@ func TestAggregateVersionReadsOLogN(t *testing.T) {
 	}
 	for _, stats := range []string{"stale-stats", "analyzed"} {
 		if stats == "analyzed" {
-			if _, err := s.Pool().Exec(ctx, "ANALYZE "+quoted(s.Schema())+".events"); err != nil {
+			if _, err := s.Pool().Exec(ctx, "ANALYZE "+pgx.Identifier{s.Schema(), "events"}.Sanitize()); err != nil {
 				t.Fatal(err)
 			}
 		}

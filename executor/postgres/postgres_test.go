@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/cursor"
 	"github.com/evento-go/evento/executor"
 	"github.com/evento-go/evento/executor/postgres"
 	"github.com/evento-go/evento/executor/postgres/postgrestest"
@@ -702,3 +703,25 @@ func TestNulIdentifiers(t *testing.T) {
 
 // pause yields between checks of a condition polled with a deadline.
 func pause() { time.Sleep(100 * time.Microsecond) }
+
+// TestAggregateIDsDefaultLimit checks the documented default: limit <= 0
+// returns up to cursor.MaxPageSize ids.
+func TestAggregateIDsDefaultLimit(t *testing.T) {
+	s, _ := open(t)
+	batch := make([]evento.Event, cursor.MaxPageSize+1)
+	for i := range batch {
+		batch[i] = ev("T", fmt.Sprintf("id-%05d", i), 1)
+	}
+	if err := s.Write(t.Context(), batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, limit := range []int{0, -1} {
+		ids, err := s.AggregateIDs(t.Context(), "T", "", limit)
+		if err != nil {
+			t.Fatalf("AggregateIDs(limit %d): %v", limit, err)
+		}
+		if len(ids) != cursor.MaxPageSize || ids[0] != "id-00000" {
+			t.Fatalf("AggregateIDs(limit %d) returned %d ids starting %q, want %d starting \"id-00000\"", limit, len(ids), ids[:min(1, len(ids))], cursor.MaxPageSize)
+		}
+	}
+}

@@ -140,8 +140,13 @@ ON CONFLICT (key, partition, event_id) DO UPDATE SET
 	return s.wrap("acknowledge", err)
 }
 
-const subscriberCols = `s.key, s.partition, s.cursor, s.holder, s.token, s.lease_expires_at, s.lag_events, s.lag_time_us, s.last_error, s.updated_at,
-	(SELECT count(*) FROM %s.parked p WHERE p.key = s.key AND p.partition = s.partition)`
+// subscriberSelectSQL returns the SELECT … FROM of a subscriber's state, as
+// scanSubscriber reads it, over schema's subscribers aliased s.
+func subscriberSelectSQL(schema string) string {
+	return `SELECT s.key, s.partition, s.cursor, s.holder, s.token, s.lease_expires_at, s.lag_events, s.lag_time_us, s.last_error, s.updated_at,
+	(SELECT count(*) FROM ` + schema + `.parked p WHERE p.key = s.key AND p.partition = s.partition)
+FROM ` + schema + `.subscribers s`
+}
 
 func scanSubscriber(r pgx.Row) (evento.SubscriberState, error) {
 	var (
@@ -171,7 +176,7 @@ func (s *Store) Subscriber(ctx context.Context, key string, partition uint32) (e
 	if err := s.check(); err != nil {
 		return evento.SubscriberState{}, err
 	}
-	st, err := scanSubscriber(s.pool.QueryRow(ctx, `SELECT `+fmt.Sprintf(subscriberCols, s.schema)+` FROM `+s.schema+`.subscribers s WHERE s.key = $1 AND s.partition = $2`,
+	st, err := scanSubscriber(s.pool.QueryRow(ctx, s.q.subscriber+` WHERE s.key = $1 AND s.partition = $2`,
 		[]byte(key), int64(partition)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return evento.SubscriberState{}, fmt.Errorf("postgres executor: subscriber %q/%d: %w", key, partition, evento.ErrNotFound)
@@ -187,7 +192,7 @@ func (s *Store) Subscribers(ctx context.Context) ([]evento.SubscriberState, erro
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+fmt.Sprintf(subscriberCols, s.schema)+` FROM `+s.schema+`.subscribers s ORDER BY s.key, s.partition`)
+	rows, err := s.pool.Query(ctx, s.q.subscriber+` ORDER BY s.key, s.partition`)
 	if err != nil {
 		return nil, s.wrap("subscribers", err)
 	}
