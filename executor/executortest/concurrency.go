@@ -13,8 +13,8 @@ import (
 )
 
 func runConcurrency(t *testing.T, h Harness) {
-	t.Run("RaceOneAggregate", func(t *testing.T) { t.Parallel(); testRaceOneAggregate(t, h) })
-	t.Run("TailingReader", func(t *testing.T) { t.Parallel(); testTailingReader(t, h) })
+	parallel(t, h, "RaceOneAggregate", testRaceOneAggregate)
+	parallel(t, h, "TailingReader", testTailingReader)
 }
 
 // testRaceOneAggregate has N goroutines race to append each next version

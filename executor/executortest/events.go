@@ -16,21 +16,21 @@ import (
 // query shape and its pagination, concurrent writers and readers, and the
 // store's lifecycle (reopen, Close, cancelled contexts).
 func RunEvents(t *testing.T, h Harness) {
-	t.Run("WriteAssignsFields", func(t *testing.T) { t.Parallel(); testWriteAssignsFields(t, h) })
-	t.Run("RoundTripPayloads", func(t *testing.T) { t.Parallel(); testRoundTripPayloads(t, h) })
-	t.Run("RoundTripIdentifiers", func(t *testing.T) { t.Parallel(); testRoundTripIdentifiers(t, h) })
-	t.Run("InvalidIdentifiers", func(t *testing.T) { t.Parallel(); testInvalidIdentifiers(t, h) })
-	t.Run("InvalidBatch", func(t *testing.T) { t.Parallel(); testInvalidBatch(t, h) })
-	t.Run("VersionsContiguous", func(t *testing.T) { t.Parallel(); testVersionsContiguous(t, h) })
-	t.Run("VersionConflict", func(t *testing.T) { t.Parallel(); testVersionConflict(t, h) })
-	t.Run("MultiAggregateBatch", func(t *testing.T) { t.Parallel(); testMultiAggregateBatch(t, h) })
-	t.Run("LargeBatch", func(t *testing.T) { t.Parallel(); testLargeBatch(t, h) })
-	t.Run("ReadAggregate", func(t *testing.T) { t.Parallel(); testReadAggregate(t, h) })
-	t.Run("AggregateIDs", func(t *testing.T) { t.Parallel(); testAggregateIDs(t, h) })
-	t.Run("Head", func(t *testing.T) { t.Parallel(); testHead(t, h) })
-	t.Run("Query", func(t *testing.T) { t.Parallel(); runQuery(t, h) })
-	t.Run("Concurrency", func(t *testing.T) { t.Parallel(); runConcurrency(t, h) })
-	t.Run("Lifecycle", func(t *testing.T) { t.Parallel(); runLifecycle(t, h) })
+	parallel(t, h, "WriteAssignsFields", testWriteAssignsFields)
+	parallel(t, h, "RoundTripPayloads", testRoundTripPayloads)
+	parallel(t, h, "RoundTripIdentifiers", testRoundTripIdentifiers)
+	parallel(t, h, "InvalidIdentifiers", testInvalidIdentifiers)
+	parallel(t, h, "InvalidBatch", testInvalidBatch)
+	parallel(t, h, "VersionsContiguous", testVersionsContiguous)
+	parallel(t, h, "VersionConflict", testVersionConflict)
+	parallel(t, h, "MultiAggregateBatch", testMultiAggregateBatch)
+	parallel(t, h, "LargeBatch", testLargeBatch)
+	parallel(t, h, "ReadAggregate", testReadAggregate)
+	parallel(t, h, "AggregateIDs", testAggregateIDs)
+	parallel(t, h, "Head", testHead)
+	parallel(t, h, "Query", runQuery)
+	parallel(t, h, "Concurrency", runConcurrency)
+	parallel(t, h, "Lifecycle", runLifecycle)
 }
 
 func testWriteAssignsFields(t *testing.T, h Harness) {

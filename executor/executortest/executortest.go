@@ -107,3 +107,9 @@ func reopen(t *testing.T, open OpenFunc) evento.Executor {
 	})
 	return x
 }
+
+// parallel runs test(t, h) as a parallel subtest named name.
+func parallel(t *testing.T, h Harness, name string, test func(*testing.T, Harness)) {
+	t.Helper()
+	t.Run(name, func(t *testing.T) { t.Parallel(); test(t, h) })
+}

@@ -11,9 +11,9 @@ import (
 )
 
 func runLifecycle(t *testing.T, h Harness) {
-	t.Run("ReopenKeepsEverything", func(t *testing.T) { t.Parallel(); testReopen(t, h) })
-	t.Run("ClosedGivesErrClosed", func(t *testing.T) { t.Parallel(); testClosed(t, h) })
-	t.Run("CancelledContext", func(t *testing.T) { t.Parallel(); testCancelledContext(t, h) })
+	parallel(t, h, "ReopenKeepsEverything", testReopen)
+	parallel(t, h, "ClosedGivesErrClosed", testClosed)
+	parallel(t, h, "CancelledContext", testCancelledContext)
 }
 
 // now returns the current time in UTC truncated to microseconds, the

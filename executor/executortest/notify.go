@@ -19,12 +19,12 @@ const signalTimeout = 5 * time.Second
 // over the same store sees the first one's commits and leases, and is
 // signalled if CrossProcessNotify is declared too.
 func RunNotify(t *testing.T, h Harness) {
-	t.Run("SignalAfterWrite", func(t *testing.T) { t.Parallel(); testNotifySignal(t, h) })
-	t.Run("SeveralReceivers", func(t *testing.T) { t.Parallel(); testNotifySeveral(t, h) })
-	t.Run("Coalesced", func(t *testing.T) { t.Parallel(); testNotifyCoalesced(t, h) })
-	t.Run("ClosesOnCancel", func(t *testing.T) { t.Parallel(); testNotifyCancel(t, h) })
-	t.Run("ClosesOnClose", func(t *testing.T) { t.Parallel(); testNotifyClose(t, h) })
-	t.Run("SecondExecutor", func(t *testing.T) { t.Parallel(); testNotifySecondExecutor(t, h) })
+	parallel(t, h, "SignalAfterWrite", testNotifySignal)
+	parallel(t, h, "SeveralReceivers", testNotifySeveral)
+	parallel(t, h, "Coalesced", testNotifyCoalesced)
+	parallel(t, h, "ClosesOnCancel", testNotifyCancel)
+	parallel(t, h, "ClosesOnClose", testNotifyClose)
+	parallel(t, h, "SecondExecutor", testNotifySecondExecutor)
 }
 
 // waitSignal waits for one signal on ch, failing if ch closes or nothing

@@ -14,10 +14,10 @@ import (
 // runQuery checks every query shape against a model: the committed events
 // filtered with Query.Matches.
 func runQuery(t *testing.T, h Harness) {
-	t.Run("EmptyStore", func(t *testing.T) { t.Parallel(); testQueryEmptyStore(t, h) })
-	t.Run("Shapes", func(t *testing.T) { t.Parallel(); testQueryShapes(t, h) })
-	t.Run("PageLimits", func(t *testing.T) { t.Parallel(); testQueryPageLimits(t, h) })
-	t.Run("InvalidCursors", func(t *testing.T) { t.Parallel(); testQueryInvalidCursors(t, h) })
+	parallel(t, h, "EmptyStore", testQueryEmptyStore)
+	parallel(t, h, "Shapes", testQueryShapes)
+	parallel(t, h, "PageLimits", testQueryPageLimits)
+	parallel(t, h, "InvalidCursors", testQueryInvalidCursors)
 }
 
 // describeQuery renders a query for failure messages.

@@ -14,13 +14,13 @@ import (
 // the maxVersion bound, revisions, replacement, pruning and round trips of
 // every field.
 func RunSnapshots(t *testing.T, h Harness) {
-	t.Run("SaveLoad", func(t *testing.T) { t.Parallel(); testSnapshotSaveLoad(t, h) })
-	t.Run("MaxVersion", func(t *testing.T) { t.Parallel(); testSnapshotMaxVersion(t, h) })
-	t.Run("OtherRevision", func(t *testing.T) { t.Parallel(); testSnapshotOtherRevision(t, h) })
-	t.Run("Replace", func(t *testing.T) { t.Parallel(); testSnapshotReplace(t, h) })
-	t.Run("Prune", func(t *testing.T) { t.Parallel(); testSnapshotPrune(t, h) })
-	t.Run("Missing", func(t *testing.T) { t.Parallel(); testSnapshotMissing(t, h) })
-	t.Run("RoundTrip", func(t *testing.T) { t.Parallel(); testSnapshotRoundTrip(t, h) })
+	parallel(t, h, "SaveLoad", testSnapshotSaveLoad)
+	parallel(t, h, "MaxVersion", testSnapshotMaxVersion)
+	parallel(t, h, "OtherRevision", testSnapshotOtherRevision)
+	parallel(t, h, "Replace", testSnapshotReplace)
+	parallel(t, h, "Prune", testSnapshotPrune)
+	parallel(t, h, "Missing", testSnapshotMissing)
+	parallel(t, h, "RoundTrip", testSnapshotRoundTrip)
 }
 
 // snapshotDiff returns "" if the snapshots match, else the fields that

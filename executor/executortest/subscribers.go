@@ -22,21 +22,21 @@ const shortTTL = 200 * time.Millisecond
 // cursor, lag, error and parked events, resets, partitions and racing
 // claims.
 func RunSubscribers(t *testing.T, h Harness) {
-	t.Run("ClaimCreates", func(t *testing.T) { t.Parallel(); testClaimCreates(t, h) })
-	t.Run("LeaseHeld", func(t *testing.T) { t.Parallel(); testLeaseHeld(t, h) })
-	t.Run("ReclaimSameHolder", func(t *testing.T) { t.Parallel(); testReclaimSameHolder(t, h) })
-	t.Run("Renew", func(t *testing.T) { t.Parallel(); testRenew(t, h) })
-	t.Run("Release", func(t *testing.T) { t.Parallel(); testRelease(t, h) })
-	t.Run("Expiry", func(t *testing.T) { t.Parallel(); testExpiry(t, h) })
-	t.Run("AcknowledgeAfterExpiry", func(t *testing.T) { t.Parallel(); testAckAfterExpiry(t, h) })
-	t.Run("AcknowledgeRecords", func(t *testing.T) { t.Parallel(); testAckRecords(t, h) })
-	t.Run("ParkedAcrossPartitions", func(t *testing.T) { t.Parallel(); testParkedAcrossPartitions(t, h) })
-	t.Run("DeleteParked", func(t *testing.T) { t.Parallel(); testDeleteParked(t, h) })
-	t.Run("ResetSubscriber", func(t *testing.T) { t.Parallel(); testResetSubscriber(t, h) })
-	t.Run("SubscribersOrdered", func(t *testing.T) { t.Parallel(); testSubscribersOrdered(t, h) })
-	t.Run("PartitionsIndependent", func(t *testing.T) { t.Parallel(); testPartitionsIndependent(t, h) })
-	t.Run("Unknown", func(t *testing.T) { t.Parallel(); testSubscriberUnknown(t, h) })
-	t.Run("RacingClaims", func(t *testing.T) { t.Parallel(); testRacingClaims(t, h) })
+	parallel(t, h, "ClaimCreates", testClaimCreates)
+	parallel(t, h, "LeaseHeld", testLeaseHeld)
+	parallel(t, h, "ReclaimSameHolder", testReclaimSameHolder)
+	parallel(t, h, "Renew", testRenew)
+	parallel(t, h, "Release", testRelease)
+	parallel(t, h, "Expiry", testExpiry)
+	parallel(t, h, "AcknowledgeAfterExpiry", testAckAfterExpiry)
+	parallel(t, h, "AcknowledgeRecords", testAckRecords)
+	parallel(t, h, "ParkedAcrossPartitions", testParkedAcrossPartitions)
+	parallel(t, h, "DeleteParked", testDeleteParked)
+	parallel(t, h, "ResetSubscriber", testResetSubscriber)
+	parallel(t, h, "SubscribersOrdered", testSubscribersOrdered)
+	parallel(t, h, "PartitionsIndependent", testPartitionsIndependent)
+	parallel(t, h, "Unknown", testSubscriberUnknown)
+	parallel(t, h, "RacingClaims", testRacingClaims)
 }
 
 // subscriberDiff returns "" if the states match, else the fields that
