@@ -10,6 +10,7 @@ import (
 	"go/scanner"
 	"go/token"
 	"go/types"
+	"io"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -209,8 +210,7 @@ func (f *file) aggregate(a *aggregate) {
 	f.p("if h == nil {\npanic(\"%s: %sHandlers: nil handler\")\n}\n", m.pkg.Name(), A)
 	f.p("return %s.HandlerSet{\nAggregateType: %sAggregateType,\nHandlers: map[string]%s.HandlerFunc{\n", subscription, A, subscription)
 	for _, e := range a.Events {
-		f.p("%sEventName: func(ctx %s.Context, e *%s.Event) error {\nvar data %s\nif err := %s.DecodeData(e, &data); err != nil {\nreturn err\n}\nreturn h.On%s(ctx, e, &data)\n},\n",
-			e.Name, ctx, evento, e.Name, f.gen(), e.Name)
+		f.p("%sEventName: %s.Handler(h.On%s),\n", e.Name, f.gen(), e.Name)
 	}
 	f.p("},\n}\n}\n\n")
 
@@ -525,12 +525,10 @@ func (m *model) usedTypes(t types.Type, used map[*types.TypeName]bool) {
 	}
 }
 
-type writer interface{ Write([]byte) (int, error) }
-
 // hashNode writes the tokens of n's source text to h, skipping comments.
 // Semicolons, written or inserted at line ends, count the same, and not at
 // all before a closing bracket, so one-line and multi-line forms agree.
-func (m *model) hashNode(h writer, n ast.Node) {
+func (m *model) hashNode(h io.Writer, n ast.Node) {
 	start, end := m.fset.Position(n.Pos()), m.fset.Position(n.End())
 	src := m.src[start.Filename]
 	if src == nil || end.Offset > len(src) {

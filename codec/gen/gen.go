@@ -15,6 +15,7 @@ package gen
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 
@@ -40,6 +41,19 @@ func DecodeData(e *evento.Event, v any) error {
 		return nil
 	}
 	return e.Decode(v)
+}
+
+// Handler returns a subscription handler (the underlying type of
+// subscription.HandlerFunc) that decodes e.Data into a new T with DecodeData
+// and passes it to f. A decoding error is returned without calling f.
+func Handler[T any](f func(ctx context.Context, e *evento.Event, data *T) error) func(context.Context, *evento.Event) error {
+	return func(ctx context.Context, e *evento.Event) error {
+		var data T
+		if err := DecodeData(e, &data); err != nil {
+			return err
+		}
+		return f(ctx, e, &data)
+	}
 }
 
 // StructLen reads the header of an encoded struct: a map of n keys, an

@@ -3,6 +3,7 @@ package gen_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"strings"
@@ -177,5 +178,33 @@ func TestDecodeData(t *testing.T) {
 	err := gen.DecodeData(&evento.Event{Name: "Bad", Data: []byte{0xc1}}, &v)
 	if !errors.Is(err, evento.ErrDecode) {
 		t.Fatalf("bad data: %v, want evento.ErrDecode", err)
+	}
+}
+
+func TestHandler(t *testing.T) {
+	type payload struct{ A int }
+	var got []payload
+	h := gen.Handler(func(ctx context.Context, e *evento.Event, d *payload) error {
+		got = append(got, *d)
+		return nil
+	})
+	ctx := context.Background()
+	if err := h(ctx, &evento.Event{Data: encode(t, payload{A: 3})}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h(ctx, &evento.Event{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].A != 3 || got[1] != (payload{}) {
+		t.Fatalf("handled %+v, want [{A:3} {A:0}]", got)
+	}
+	err := h(ctx, &evento.Event{Name: "Bad", Data: []byte{0xc1}})
+	if !errors.Is(err, evento.ErrDecode) || len(got) != 2 {
+		t.Fatalf("bad data: %v after %d calls, want evento.ErrDecode and no call", err, len(got))
+	}
+	sentinel := errors.New("handler failed")
+	fail := gen.Handler(func(context.Context, *evento.Event, *payload) error { return sentinel })
+	if err := fail(ctx, &evento.Event{}); err != sentinel {
+		t.Fatalf("handler error: %v, want %v", err, sentinel)
 	}
 }

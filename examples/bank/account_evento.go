@@ -234,41 +234,11 @@ func AccountHandlers(h AccountHandler) subscription.HandlerSet {
 	return subscription.HandlerSet{
 		AggregateType: AccountAggregateType,
 		Handlers: map[string]subscription.HandlerFunc{
-			AccountOpenedEventName: func(ctx context.Context, e *evento.Event) error {
-				var data AccountOpened
-				if err := gen.DecodeData(e, &data); err != nil {
-					return err
-				}
-				return h.OnAccountOpened(ctx, e, &data)
-			},
-			MoneyDepositedEventName: func(ctx context.Context, e *evento.Event) error {
-				var data MoneyDeposited
-				if err := gen.DecodeData(e, &data); err != nil {
-					return err
-				}
-				return h.OnMoneyDeposited(ctx, e, &data)
-			},
-			MoneyWithdrawnEventName: func(ctx context.Context, e *evento.Event) error {
-				var data MoneyWithdrawn
-				if err := gen.DecodeData(e, &data); err != nil {
-					return err
-				}
-				return h.OnMoneyWithdrawn(ctx, e, &data)
-			},
-			TransferReceivedEventName: func(ctx context.Context, e *evento.Event) error {
-				var data TransferReceived
-				if err := gen.DecodeData(e, &data); err != nil {
-					return err
-				}
-				return h.OnTransferReceived(ctx, e, &data)
-			},
-			TransferSentEventName: func(ctx context.Context, e *evento.Event) error {
-				var data TransferSent
-				if err := gen.DecodeData(e, &data); err != nil {
-					return err
-				}
-				return h.OnTransferSent(ctx, e, &data)
-			},
+			AccountOpenedEventName:    gen.Handler(h.OnAccountOpened),
+			MoneyDepositedEventName:   gen.Handler(h.OnMoneyDeposited),
+			MoneyWithdrawnEventName:   gen.Handler(h.OnMoneyWithdrawn),
+			TransferReceivedEventName: gen.Handler(h.OnTransferReceived),
+			TransferSentEventName:     gen.Handler(h.OnTransferSent),
 		},
 	}
 }

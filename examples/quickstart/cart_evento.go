@@ -153,27 +153,9 @@ func CartHandlers(h CartHandler) subscription.HandlerSet {
 	return subscription.HandlerSet{
 		AggregateType: CartAggregateType,
 		Handlers: map[string]subscription.HandlerFunc{
-			CartOpenedEventName: func(ctx context.Context, e *evento.Event) error {
-				var data CartOpened
-				if err := gen.DecodeData(e, &data); err != nil {
-					return err
-				}
-				return h.OnCartOpened(ctx, e, &data)
-			},
-			ItemAddedEventName: func(ctx context.Context, e *evento.Event) error {
-				var data ItemAdded
-				if err := gen.DecodeData(e, &data); err != nil {
-					return err
-				}
-				return h.OnItemAdded(ctx, e, &data)
-			},
-			ItemRemovedEventName: func(ctx context.Context, e *evento.Event) error {
-				var data ItemRemoved
-				if err := gen.DecodeData(e, &data); err != nil {
-					return err
-				}
-				return h.OnItemRemoved(ctx, e, &data)
-			},
+			CartOpenedEventName:  gen.Handler(h.OnCartOpened),
+			ItemAddedEventName:   gen.Handler(h.OnItemAdded),
+			ItemRemovedEventName: gen.Handler(h.OnItemRemoved),
 		},
 	}
 }

@@ -199,34 +199,10 @@ func AccountHandlers(h AccountHandler) subscription.HandlerSet {
 	return subscription.HandlerSet{
 		AggregateType: AccountAggregateType,
 		Handlers: map[string]subscription.HandlerFunc{
-			AccountClosedEventName: func(ctx context.Context, e *evento.Event) error {
-				var data AccountClosed
-				if err := gen.DecodeData(e, &data); err != nil {
-					return err
-				}
-				return h.OnAccountClosed(ctx, e, &data)
-			},
-			AccountOpenedEventName: func(ctx context.Context, e *evento.Event) error {
-				var data AccountOpened
-				if err := gen.DecodeData(e, &data); err != nil {
-					return err
-				}
-				return h.OnAccountOpened(ctx, e, &data)
-			},
-			MoneyDepositedEventName: func(ctx context.Context, e *evento.Event) error {
-				var data MoneyDeposited
-				if err := gen.DecodeData(e, &data); err != nil {
-					return err
-				}
-				return h.OnMoneyDeposited(ctx, e, &data)
-			},
-			MoneyWithdrawnEventName: func(ctx context.Context, e *evento.Event) error {
-				var data MoneyWithdrawn
-				if err := gen.DecodeData(e, &data); err != nil {
-					return err
-				}
-				return h.OnMoneyWithdrawn(ctx, e, &data)
-			},
+			AccountClosedEventName:  gen.Handler(h.OnAccountClosed),
+			AccountOpenedEventName:  gen.Handler(h.OnAccountOpened),
+			MoneyDepositedEventName: gen.Handler(h.OnMoneyDeposited),
+			MoneyWithdrawnEventName: gen.Handler(h.OnMoneyWithdrawn),
 		},
 	}
 }

@@ -264,41 +264,11 @@ func LedgerHandlers(h LedgerHandler) subscription.HandlerSet {
 	return subscription.HandlerSet{
 		AggregateType: LedgerAggregateType,
 		Handlers: map[string]subscription.HandlerFunc{
-			CollectionsEventName: func(ctx context.Context, e *evento.Event) error {
-				var data Collections
-				if err := gen.DecodeData(e, &data); err != nil {
-					return err
-				}
-				return h.OnCollections(ctx, e, &data)
-			},
-			FallbacksEventName: func(ctx context.Context, e *evento.Event) error {
-				var data Fallbacks
-				if err := gen.DecodeData(e, &data); err != nil {
-					return err
-				}
-				return h.OnFallbacks(ctx, e, &data)
-			},
-			OmitEmptyEventName: func(ctx context.Context, e *evento.Event) error {
-				var data OmitEmpty
-				if err := gen.DecodeData(e, &data); err != nil {
-					return err
-				}
-				return h.OnOmitEmpty(ctx, e, &data)
-			},
-			ScalarsEventName: func(ctx context.Context, e *evento.Event) error {
-				var data Scalars
-				if err := gen.DecodeData(e, &data); err != nil {
-					return err
-				}
-				return h.OnScalars(ctx, e, &data)
-			},
-			TransferEventName: func(ctx context.Context, e *evento.Event) error {
-				var data Transfer
-				if err := gen.DecodeData(e, &data); err != nil {
-					return err
-				}
-				return h.OnTransfer(ctx, e, &data)
-			},
+			CollectionsEventName: gen.Handler(h.OnCollections),
+			FallbacksEventName:   gen.Handler(h.OnFallbacks),
+			OmitEmptyEventName:   gen.Handler(h.OnOmitEmpty),
+			ScalarsEventName:     gen.Handler(h.OnScalars),
+			TransferEventName:    gen.Handler(h.OnTransfer),
 		},
 	}
 }
