@@ -10,9 +10,6 @@ import (
 
 //go:generate go run github.com/evento-go/evento/cmd/evento-gen
 
-// AccountType is the aggregate type of bank accounts.
-const AccountType = AccountAggregateType
-
 // Account is a bank account, rebuilt from its events. Amounts are in cents.
 // Its exported fields are its whole state, which snapshots record.
 //

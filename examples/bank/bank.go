@@ -69,8 +69,8 @@ func (b *Bank) Transfer(ctx context.Context, from, to string, amount int64) erro
 		if !dst.Open {
 			return fmt.Errorf("bank: transfer to %s: %w", to, ErrNotOpen)
 		}
-		out := aggregator.Append(AccountType, from, sv).Event(TransferSent{TransferID: transferID, To: to, Amount: amount})
-		in := aggregator.Append(AccountType, to, dv).Event(TransferReceived{TransferID: transferID, From: from, Amount: amount})
+		out := aggregator.Append(AccountAggregateType, from, sv).Event(TransferSent{TransferID: transferID, To: to, Amount: amount})
+		in := aggregator.Append(AccountAggregateType, to, dv).Event(TransferReceived{TransferID: transferID, From: from, Amount: amount})
 		return aggregator.CommitAll(ctx, b.store, out, in)
 	}, b.opts...)
 }

@@ -104,7 +104,7 @@ func TestTransferIsAtomicUnderRace(t *testing.T) {
 		t.Fatal(err)
 	}
 	withdrawn := int64(0)
-	evs, err := store.ReadAggregate(ctx, AccountType, a, 0, 0)
+	evs, err := store.ReadAggregate(ctx, AccountAggregateType, a, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
