@@ -99,11 +99,12 @@ func Handle[A Aggregate](ctx context.Context, store Store, id string, newAgg fun
 }
 
 // appliedError carries an error met after a commit, which must not be
-// retried.
+// retried. It deliberately has no Unwrap: Retry must not see a version
+// conflict inside it and commit the events a second time. Handle unwraps
+// it with errors.As before returning.
 type appliedError struct{ err error }
 
 func (e *appliedError) Error() string { return e.err.Error() }
-func (e *appliedError) Unwrap() error { return e.err }
 
 // Retry calls fn until it returns anything but a version conflict, at most
 // WithAttempts times (DefaultAttempts), pausing a short jittered while
