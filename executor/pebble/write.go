@@ -42,7 +42,7 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 	for i := range events {
 		m, err := evento.EncodeMetadata(events[i].Metadata)
 		if err != nil {
-			return fmt.Errorf("pebble executor: event %d metadata: %w", i, err)
+			return &evento.InvalidEventError{Index: i, Reason: "metadata: " + err.Error()}
 		}
 		meta[i] = m
 	}
