@@ -14,6 +14,44 @@ type Span struct {
 	AggregateRef
 	Expected uint64
 	Last     uint64
+	// RoutingKey is the routing key the span's events carry after
+	// ValidateBatch. For a new aggregate (Expected 0) it is the first
+	// event's key, final. For an existing aggregate it is the key the batch
+	// gave ("" when it gave none), which the backend checks against the
+	// stored key with Routing in the same atomic write that checks
+	// versions.
+	RoutingKey string
+	// RoutingGiven reports whether the batch gave a routing key for an
+	// existing aggregate (Expected > 0); when false its events inherit the
+	// stored key.
+	RoutingGiven bool
+}
+
+// Routing applies the routing-key rule to a span of an existing aggregate
+// whose first event (stored) has routing key stored: it returns the key the
+// span's events must be written with, or a *RoutingKeyError when the batch
+// gave a different key. For a new aggregate (Expected 0) it returns the
+// span's own key. Backends call it inside their write, after reading the
+// stored key, and write every event of the span with the returned key (see
+// SetRouting).
+func (sp *Span) Routing(stored string) (string, error) {
+	if sp.Expected == 0 || !sp.RoutingGiven || sp.RoutingKey == stored {
+		if sp.Expected == 0 {
+			return sp.RoutingKey, nil
+		}
+		return stored, nil
+	}
+	return "", &RoutingKeyError{AggregateType: sp.Type, AggregateID: sp.ID, Version: sp.Expected + 1, Given: sp.RoutingKey, Fixed: stored}
+}
+
+// SetRouting sets the routing key of every event of the span's aggregate in
+// events to key.
+func SetRouting(events []Event, sp *Span, key string) {
+	for i := range events {
+		if e := &events[i]; e.AggregateID == sp.ID && e.AggregateType == sp.Type {
+			e.RoutingKey = key
+		}
+	}
 }
 
 // ValidateBatch checks a batch before it is written and returns one Span per
@@ -26,6 +64,14 @@ type Span struct {
 // batch with contiguous increasing versions; an aggregate id does not appear
 // under two aggregate types in one batch. A violation gives an
 // *InvalidEventError.
+//
+// Routing keys: an aggregate's routing key is fixed by its first event. In a
+// span that creates the aggregate, events with no key take the first
+// event's key, and a different key gives a *RoutingKeyError. In a span of an
+// existing aggregate, the events that give a key must all give the same one
+// (else a *RoutingKeyError), and ValidateBatch sets it on the events that
+// give none; the backend then checks it against the stored key with
+// Span.Routing. ValidateBatch sets RoutingKey on the events of events.
 func ValidateBatch(events []Event) ([]Span, error) {
 	if len(events) == 0 {
 		return nil, &InvalidEventError{Index: -1, Reason: "empty batch"}
@@ -58,14 +104,30 @@ func ValidateBatch(events []Event) ([]Span, error) {
 		typeOf[e.AggregateID] = e.AggregateType
 		ref := AggregateRef{Type: e.AggregateType, ID: e.AggregateID}
 		if j, ok := index[ref]; ok {
-			if e.Version != spans[j].Last+1 {
-				return nil, &InvalidEventError{Index: i, Reason: fmt.Sprintf("version %d of %s/%q does not follow %d in the batch", e.Version, ref.Type, ref.ID, spans[j].Last)}
+			sp := &spans[j]
+			if e.Version != sp.Last+1 {
+				return nil, &InvalidEventError{Index: i, Reason: fmt.Sprintf("version %d of %s/%q does not follow %d in the batch", e.Version, ref.Type, ref.ID, sp.Last)}
 			}
-			spans[j].Last = e.Version
+			sp.Last = e.Version
+			if e.RoutingKey != "" && sp.Expected > 0 && !sp.RoutingGiven {
+				sp.RoutingKey, sp.RoutingGiven = e.RoutingKey, true
+			} else if e.RoutingKey != "" && e.RoutingKey != sp.RoutingKey {
+				return nil, &RoutingKeyError{AggregateType: ref.Type, AggregateID: ref.ID, Version: e.Version, Given: e.RoutingKey, Fixed: sp.RoutingKey}
+			}
 			continue
 		}
 		index[ref] = len(spans)
-		spans = append(spans, Span{AggregateRef: ref, Expected: e.Version - 1, Last: e.Version})
+		spans = append(spans, Span{AggregateRef: ref, Expected: e.Version - 1, Last: e.Version,
+			RoutingKey: e.RoutingKey, RoutingGiven: e.Version > 1 && e.RoutingKey != ""})
+	}
+	// Events that gave no key take their span's.
+	for i := range events {
+		e := &events[i]
+		if e.RoutingKey == "" {
+			if sp := &spans[index[AggregateRef{Type: e.AggregateType, ID: e.AggregateID}]]; sp.RoutingKey != "" {
+				e.RoutingKey = sp.RoutingKey
+			}
+		}
 	}
 	return spans, nil
 }

@@ -87,3 +87,36 @@ func (e *InvalidEventError) Error() string {
 
 // Is makes errors.Is(err, ErrInvalidEvent) true.
 func (e *InvalidEventError) Is(target error) bool { return target == ErrInvalidEvent }
+
+// ErrRoutingKey means a write gave an event a routing key that differs from
+// its aggregate's. An aggregate's routing key is fixed by its first event;
+// later events inherit it when they give none. The concrete error is a
+// *RoutingKeyError. Nothing of the batch was written.
+var ErrRoutingKey = errors.New("evento: routing key differs from the aggregate's")
+
+// RoutingKeyError is the error a write returns when an event's routing key
+// differs from the key its aggregate was created with (or, within a batch
+// that creates the aggregate, from the first event's key).
+type RoutingKeyError struct {
+	AggregateType string
+	AggregateID   string
+	// Version is the version of the first refused event.
+	Version uint64
+	// Given is the routing key the refused event carried.
+	Given string
+	// Fixed is the aggregate's routing key ("" for no key).
+	Fixed string
+}
+
+// Error names the aggregate, the key given and the key it is fixed to.
+func (e *RoutingKeyError) Error() string {
+	fixed := "no routing key"
+	if e.Fixed != "" {
+		fixed = fmt.Sprintf("routing key %q", e.Fixed)
+	}
+	return fmt.Sprintf("evento: event v%d of %s/%q has routing key %q, but the aggregate's first event fixed %s",
+		e.Version, e.AggregateType, e.AggregateID, e.Given, fixed)
+}
+
+// Is makes errors.Is(err, ErrRoutingKey) true.
+func (e *RoutingKeyError) Is(target error) bool { return target == ErrRoutingKey }

@@ -234,3 +234,69 @@ func TestPositionCompare(t *testing.T) {
 		t.Fatal("Position ordering")
 	}
 }
+
+// TestValidateBatchRouting pins the batch half of the routing-key rule: a new
+// aggregate's first event fixes the key, events with none inherit it, and a
+// different key is a *RoutingKeyError; for an existing aggregate the batch's
+// keys must agree and the backend checks them with Span.Routing.
+func TestValidateBatchRouting(t *testing.T) {
+	rk := func(e evento.Event, k string) evento.Event { e.RoutingKey = k; return e }
+	// New aggregate: inherit the first event's key.
+	b := []evento.Event{rk(ev("t", "a", 1, "X"), "eu"), ev("t", "a", 2, "X"), rk(ev("t", "a", 3, "X"), "eu")}
+	spans, err := evento.ValidateBatch(b)
+	if err != nil {
+		t.Fatalf("ValidateBatch(new aggregate under eu) = %v", err)
+	}
+	for i := range b {
+		if b[i].RoutingKey != "eu" {
+			t.Errorf("event %d has routing key %q after ValidateBatch, want the first event's %q", i, b[i].RoutingKey, "eu")
+		}
+	}
+	if k, err := spans[0].Routing("ignored"); err != nil || k != "eu" {
+		t.Errorf("Span.Routing on a new aggregate = %q, %v; want %q, nil", k, err, "eu")
+	}
+	// New aggregate: a later event may not switch or add a key.
+	for name, batch := range map[string][]evento.Event{
+		"switch": {rk(ev("t", "a", 1, "X"), "eu"), rk(ev("t", "a", 2, "X"), "us")},
+		"add":    {ev("t", "a", 1, "X"), rk(ev("t", "a", 2, "X"), "us")},
+		"mixed":  {rk(ev("t", "a", 4, "X"), "eu"), rk(ev("t", "a", 5, "X"), "us")},
+	} {
+		_, err := evento.ValidateBatch(batch)
+		var re *evento.RoutingKeyError
+		if !errors.As(err, &re) || !errors.Is(err, evento.ErrRoutingKey) || re.Given != "us" {
+			t.Errorf("%s: ValidateBatch = %v, want a *RoutingKeyError for the key %q", name, err, "us")
+		}
+	}
+	// Existing aggregate with no key given: inherits the stored key.
+	b = []evento.Event{ev("t", "a", 4, "X"), ev("t", "a", 5, "X")}
+	spans, err = evento.ValidateBatch(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, err := spans[0].Routing("eu"); err != nil || k != "eu" {
+		t.Errorf("Span.Routing(stored eu) with no key given = %q, %v; want %q, nil", k, err, "eu")
+	}
+	evento.SetRouting(b, &spans[0], "eu")
+	if b[0].RoutingKey != "eu" || b[1].RoutingKey != "eu" {
+		t.Errorf("SetRouting left keys %q, %q; want eu", b[0].RoutingKey, b[1].RoutingKey)
+	}
+	// Existing aggregate, key given: must equal the stored one.
+	b = []evento.Event{ev("t", "a", 4, "X"), rk(ev("t", "a", 5, "X"), "eu")}
+	spans, err = evento.ValidateBatch(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[0].RoutingKey != "eu" {
+		t.Errorf("event without a key in a span that gives %q has %q", "eu", b[0].RoutingKey)
+	}
+	if k, err := spans[0].Routing("eu"); err != nil || k != "eu" {
+		t.Errorf("Span.Routing(stored eu) given eu = %q, %v", k, err)
+	}
+	for _, stored := range []string{"us", ""} {
+		_, err := spans[0].Routing(stored)
+		var re *evento.RoutingKeyError
+		if !errors.As(err, &re) || re.Fixed != stored || re.Given != "eu" || re.Version != 4 {
+			t.Errorf("Span.Routing(stored %q) given eu = %v, want *RoutingKeyError{Version 4, Given eu, Fixed %q}", stored, err, stored)
+		}
+	}
+}
