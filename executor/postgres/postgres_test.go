@@ -36,7 +36,7 @@ func rawConn(t testing.TB) *pgx.Conn {
 	t.Helper()
 	c, err := pgx.Connect(context.Background(), postgrestest.BaseDSN())
 	if err != nil {
-		t.Fatal(err)
+		postgrestest.Unreachable(t, err)
 	}
 	t.Cleanup(func() { c.Close(context.Background()) })
 	return c

@@ -133,6 +133,11 @@ func connect(ctx context.Context, dsn string) (*pgx.Conn, error) {
 	return conn, nil
 }
 
+// Unreachable skips t with a message that says how to enable the
+// PostgreSQL tests, or fails it when EVENTO_REQUIRE_POSTGRES=1. Tests that
+// dial the server themselves call it when the dial fails.
+func Unreachable(t testing.TB, err error) { t.Helper(); unreachable(t, err) }
+
 func unreachable(t testing.TB, err error) {
 	t.Helper()
 	if os.Getenv(EnvRequire) == "1" {
