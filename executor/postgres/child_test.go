@@ -33,6 +33,10 @@ func childEvents(c int) int {
 
 // runChild appends childCommits commits to its own aggregate, then exits.
 func runChild() int {
+	switch os.Getenv(childEnv + "_ROLE") {
+	case roleOrdering:
+		return runOrderingChild()
+	}
 	dsn := os.Getenv(childEnv)
 	id, _ := strconv.Atoi(os.Getenv(childEnv + "_ID"))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
