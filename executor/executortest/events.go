@@ -31,6 +31,8 @@ func RunEvents(t *testing.T, h Harness) {
 	parallel(t, h, "Query", runQuery)
 	parallel(t, h, "Concurrency", runConcurrency)
 	parallel(t, h, "Lifecycle", runLifecycle)
+	parallel(t, h, "Stress", testStress)
+	parallel(t, h, "Routing", runRouting)
 }
 
 func testWriteAssignsFields(t *testing.T, h Harness) {

@@ -62,6 +62,15 @@ type Harness struct {
 	// the location's cleanup with t.Cleanup. The suite closes every
 	// executor it opens.
 	NewStore func(t *testing.T) OpenFunc
+
+	// DSN, if set, returns a DSN naming a fresh, empty store owned by t
+	// (cleaned up with t.Cleanup) that executor.Open opens in this process
+	// and in child processes of the test binary. The stress test then
+	// opens its executors with it and, for a MultiProcess backend, starts
+	// child processes writing to the same store: the backend's TestMain
+	// must call ChildMain when IsChild reports true. Without DSN the stress
+	// test writes from this process only.
+	DSN func(t *testing.T) string
 }
 
 // Run runs the whole conformance suite: RunEvents, RunSubscribers,

@@ -1,0 +1,6 @@
+//go:build race
+
+package executortest
+
+// raceEnabled is true under the race detector: the stress test writes less.
+const raceEnabled = true
