@@ -95,18 +95,56 @@ func Schemes() []string {
 	return out
 }
 
-// Scheme returns the scheme of dsn: the part before the first colon.
+// Scheme returns the scheme of dsn: the part before the first colon,
+// lower-cased. A DSN whose prefix is not a URL scheme (letters, then
+// letters, digits, '+', '-' or '.') has none: a libpq key=value string
+// ("host=… user=…") or a bare path gives an error wrapping ErrInvalidDSN
+// that shows the DSN redacted.
 func Scheme(dsn string) (string, error) {
 	i := strings.IndexByte(dsn, ':')
-	if i <= 0 {
-		return "", fmt.Errorf("executor: DSN %q has no scheme (want e.g. pebble:<path>, sqlite:<path>, postgres://…): %w", Redact(dsn), ErrInvalidDSN)
+	if i <= 0 || !validScheme(dsn[:i]) {
+		hint := "want e.g. pebble:<path>, sqlite:<path>, postgres://…"
+		if looksLikeKeyValue(dsn) {
+			hint = "key=value connection strings are not DSNs here: write it as postgres://user:password@host:port/db?option=value"
+		}
+		return "", fmt.Errorf("executor: DSN %q has no scheme (%s): %w", Redact(dsn), hint, ErrInvalidDSN)
 	}
 	return strings.ToLower(dsn[:i]), nil
 }
 
+func validScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
+
+// looksLikeKeyValue reports whether dsn starts like a libpq key=value
+// connection string: a word followed by '='.
+func looksLikeKeyValue(dsn string) bool {
+	s := strings.TrimLeft(dsn, " \t\n")
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '=':
+			return i > 0
+		case c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9':
+		default:
+			return false
+		}
+	}
+	return false
+}
+
 // Open opens the executor named by dsn with the driver registered for its
 // scheme. An unknown scheme gives an error wrapping ErrUnknownScheme that
-// names the scheme and hints at the missing import.
+// names the scheme and hints at the missing import. On error the returned
+// Executor is nil.
 func Open(ctx context.Context, dsn string) (evento.Executor, error) {
 	scheme, err := Scheme(dsn)
 	if err != nil {
@@ -119,49 +157,170 @@ func Open(ctx context.Context, dsn string) (evento.Executor, error) {
 		return nil, fmt.Errorf("executor: unknown scheme %q in DSN %q (forgotten import of github.com/evento-go/evento/executor/%s? registered: %v): %w",
 			scheme, Redact(dsn), scheme, Schemes(), ErrUnknownScheme)
 	}
-	return d.Open(ctx, dsn)
+	x, err := d.Open(ctx, dsn)
+	if err != nil {
+		// A driver returning a typed nil pointer with its error would
+		// otherwise hand the caller a non-nil interface that panics on
+		// Close.
+		return nil, err
+	}
+	return x, nil
 }
 
-// Redact returns dsn with any password replaced by "xxxxx", for error
-// messages and logs. It handles URL userinfo (postgres://u:p@h) and
-// password=… key/value options.
+// Redact returns dsn with every secret replaced by "xxxxx", for error
+// messages and logs. Secrets are the URL userinfo password
+// (postgres://u:p@h), and the value of every option whose name is secret
+// (password, sslpassword, or any name containing "password", "secret" or
+// "token"), in the URL query and in libpq key=value strings, quoted values
+// included. Each secret is replaced where it stands and nowhere else: the
+// rest of the DSN is returned byte for byte, so a password that happens to
+// equal another part of the DSN does not garble it.
 func Redact(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-		q := u.Query()
-		if q.Has("password") {
-			q.Set("password", "xxxxx")
-			u.RawQuery = q.Encode()
-		}
-		return u.String()
-	} else if err == nil {
-		q := u.Query()
-		if q.Has("password") {
-			q.Set("password", "xxxxx")
-			u.RawQuery = q.Encode()
-			return u.String()
+	var spans [][2]int // byte ranges to replace, in order
+	if i := strings.Index(dsn, "://"); i >= 0 && validScheme(dsn[:i]) {
+		spans = urlSecrets(dsn, i+3)
+	} else if looksLikeKeyValue(dsn) {
+		spans = keyValueSecrets(dsn)
+	} else if q := strings.IndexByte(dsn, '?'); q >= 0 {
+		// pebble:/path?opt=…, sqlite:/path?…: options only.
+		spans = querySecrets(dsn, q+1, len(dsn))
+	}
+	if len(spans) == 0 {
+		return dsn
+	}
+	var b strings.Builder
+	last := 0
+	for _, sp := range spans {
+		b.WriteString(dsn[last:sp[0]])
+		b.WriteString("xxxxx")
+		last = sp[1]
+	}
+	b.WriteString(dsn[last:])
+	return b.String()
+}
+
+// secretKey reports whether an option name names a secret.
+func secretKey(k string) bool {
+	k = strings.ToLower(k)
+	return strings.Contains(k, "password") || strings.Contains(k, "secret") || strings.Contains(k, "token")
+}
+
+// urlSecrets finds the userinfo password and the secret query values of a
+// URL DSN whose authority starts at start.
+func urlSecrets(dsn string, start int) [][2]int {
+	var spans [][2]int
+	end := len(dsn)
+	if i := strings.IndexAny(dsn[start:], "/?#"); i >= 0 {
+		end = start + i
+	}
+	// The userinfo ends at the last '@' of the authority (a password may
+	// hold an unescaped '@' that url.Parse refuses).
+	if at := strings.LastIndexByte(dsn[start:end], '@'); at >= 0 {
+		if c := strings.IndexByte(dsn[start:start+at], ':'); c >= 0 && c+1 < at {
+			spans = append(spans, [2]int{start + c + 1, start + at})
 		}
 	}
-	// Unparseable: scrub anything that looks like a password.
-	out := dsn
-	if i := strings.Index(out, "://"); i >= 0 {
-		rest := out[i+3:]
+	// A password with an unescaped '/', '?' or '#' ends the authority early:
+	// when the authority has no '@', take the last '@' of the rest (this may
+	// redact too much of a malformed DSN, never too little).
+	if len(spans) == 0 && !strings.Contains(dsn[start:end], "@") {
+		rest := dsn[start:]
 		if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-			if c := strings.IndexByte(rest[:at], ':'); c >= 0 {
-				out = out[:i+3] + rest[:c+1] + "xxxxx" + rest[at:]
+			if c := strings.IndexByte(rest[:at], ':'); c >= 0 && c+1 < at {
+				spans = append(spans, [2]int{start + c + 1, start + at})
+				end = start + at
 			}
 		}
 	}
-	lower := strings.ToLower(out)
-	if i := strings.Index(lower, "password="); i >= 0 {
-		j := i + len("password=")
-		k := j
-		for k < len(out) && out[k] != ' ' && out[k] != '&' {
-			k++
+	if q := strings.IndexByte(dsn[end:], '?'); q >= 0 {
+		qEnd := len(dsn)
+		if h := strings.IndexByte(dsn[end+q:], '#'); h >= 0 {
+			qEnd = end + q + h
 		}
-		out = out[:j] + "xxxxx" + out[k:]
+		spans = append(spans, querySecrets(dsn, end+q+1, qEnd)...)
 	}
-	return out
+	return spans
+}
+
+// querySecrets finds the secret values of a URL query dsn[start:end].
+func querySecrets(dsn string, start, end int) [][2]int {
+	var spans [][2]int
+	for i := start; i < end; {
+		j := strings.IndexByte(dsn[i:end], '&')
+		if j < 0 {
+			j = end - i
+		}
+		kv := dsn[i : i+j]
+		if eq := strings.IndexByte(kv, '='); eq >= 0 {
+			k, err := url.QueryUnescape(kv[:eq])
+			if err != nil {
+				k = kv[:eq]
+			}
+			if secretKey(k) && eq+1 < len(kv) {
+				spans = append(spans, [2]int{i + eq + 1, i + j})
+			}
+		}
+		i += j + 1
+	}
+	return spans
+}
+
+// keyValueSecrets finds the secret values of a libpq key=value string:
+// pairs separated by whitespace, "key = value" with optional spaces around
+// '=', values either bare (up to whitespace, backslash escapes) or single-
+// quoted (backslash escapes, up to the closing quote).
+func keyValueSecrets(dsn string) [][2]int {
+	var spans [][2]int
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' }
+	i, n := 0, len(dsn)
+	for i < n {
+		for i < n && isSpace(dsn[i]) {
+			i++
+		}
+		ks := i
+		for i < n && dsn[i] != '=' && !isSpace(dsn[i]) {
+			i++
+		}
+		key := dsn[ks:i]
+		for i < n && isSpace(dsn[i]) {
+			i++
+		}
+		if i >= n || dsn[i] != '=' {
+			// Not key=value: treat the rest conservatively as secret
+			// if a secret key was named, else skip the word.
+			if secretKey(key) {
+				spans = append(spans, [2]int{ks, n})
+				return spans
+			}
+			continue
+		}
+		i++ // '='
+		for i < n && isSpace(dsn[i]) {
+			i++
+		}
+		vs := i
+		if i < n && dsn[i] == '\'' {
+			i++
+			for i < n && dsn[i] != '\'' {
+				if dsn[i] == '\\' && i+1 < n {
+					i++
+				}
+				i++
+			}
+			if i < n {
+				i++ // closing quote
+			}
+		} else {
+			for i < n && !isSpace(dsn[i]) {
+				if dsn[i] == '\\' && i+1 < n {
+					i++
+				}
+				i++
+			}
+		}
+		if secretKey(key) && i > vs {
+			spans = append(spans, [2]int{vs, i})
+		}
+	}
+	return spans
 }
