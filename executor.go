@@ -156,6 +156,12 @@ type SubscriberState struct {
 	LastError      string
 	Parked         int
 	UpdatedAt      time.Time
+	// AckedAt is when the last acknowledgement was recorded, by the
+	// store's clock (zero if none).
+	AckedAt time.Time
+	// Selection is the selection recorded by RecordSelection (nil if none):
+	// opaque to the store, encoded and compared by the subscription package.
+	Selection []byte
 }
 
 // SubscriberStore keeps subscription cursors, leases and parked events.
@@ -198,9 +204,18 @@ type SubscriberStore interface {
 	// creating the subscriber if it does not exist, whoever holds its
 	// lease: it releases the lease and bumps the token, so the current
 	// holder's next acknowledgement or renewal fails with ErrLeaseLost and
-	// any worker may claim at once. It is an operator action (replaying a
-	// read model).
+	// any worker may claim at once. It also clears the recorded selection,
+	// so the next RecordSelection records anew. It is an operator action
+	// (replaying a read model, changing what a subscription reads).
 	ResetSubscriber(ctx context.Context, key string, partition uint32, cursor string) error
+
+	// RecordSelection records sel as the selection of (key, partition)
+	// unless one is recorded already, creating the subscriber (no lease,
+	// empty cursor) if it does not exist, and returns the recorded
+	// selection: sel when it was recorded, else the earlier one, unchanged.
+	// The bytes are opaque to the store; an empty sel is an error wrapping
+	// ErrInvalidArgs. Leases and tokens are untouched.
+	RecordSelection(ctx context.Context, key string, partition uint32, sel []byte) ([]byte, error)
 }
 
 // Snapshot is an aggregate's state at a version, encoded with msgpack.

@@ -59,9 +59,11 @@
 //
 // Partitions(n) splits a subscription into n partitions. An event belongs
 // to partition PartitionOf(AggregateID, n): the 32-bit FNV-1a hash of the
-// aggregate id, modulo n. The function is fixed forever, and n should be
-// too: each partition has its own cursor and lease, so changing n for an
-// existing key starts new cursors. All events of one aggregate fall in one
+// aggregate id, modulo n. The function is fixed forever, and so is n for
+// a key: each partition has its own cursor and lease, and the cursors of n
+// partitions mean nothing under another n, so a worker with another
+// partition count is refused like any other change of selection (see
+// below) until the key is reset. All events of one aggregate fall in one
 // partition, so they stay in order. Each partition reads the subscription's
 // query and keeps its own events (the store has no hash index), so n
 // partitions read the log n times.
@@ -75,6 +77,27 @@
 // them. A worker that holds nothing is invisible to the others, so a worker
 // that started alone keeps every partition until it stops or dies; set
 // MaxClaims to ceil(n / workers) to spread the load from the start.
+//
+// # What a subscriber reads
+//
+// A subscriber stores what it reads beside its cursors: its Selection — the
+// aggregate types of its filters, its routing selector and its partition
+// count, encoded canonically by this package. A cursor only says which
+// events of that selection were handled, so a worker whose selection
+// differs (a type added or removed, another routing selector, another
+// partition count) would silently pass over the events only the new
+// selection matches. Instead the worker is refused: Start and CatchUp
+// return a *SelectionChangedError (errors.Is ErrSelectionChanged) that says
+// what changed, and a running worker re-checks at every claim and stops
+// with it. The first worker on a key records its selection on every
+// partition (the store's RecordSelection: record if absent, return the
+// stored one; subscribers stored before this rule record it at their next
+// start). To change what a key reads, stop its workers and reset it — Reset,
+// `evento reset -key K`, or the executor's ResetSubscriber per partition —
+// which clears the stored selection and sets the cursor (empty: re-read
+// from the start), or use a new key. Handlers added for event names of
+// types already read do not change the selection; the events passed over
+// before stay passed over.
 //
 // # Acknowledgements and lag
 //

@@ -201,10 +201,19 @@ func (s *session) heartbeat(stop, done chan struct{}) {
 
 // fatal reports whether err ends the whole worker rather than one session.
 func fatal(err error) bool {
-	return errors.Is(err, ErrRetriesExhausted) || errors.Is(err, evento.ErrClosed) || errors.Is(err, evento.ErrInvalidCursor)
+	return errors.Is(err, ErrRetriesExhausted) || errors.Is(err, evento.ErrClosed) || errors.Is(err, evento.ErrInvalidCursor) ||
+		errors.Is(err, ErrSelectionChanged)
 }
 
 func (s *session) loop() error {
+	// Every claim checks the selection again: an operator may have reset
+	// the subscriber and another definition recorded its own since.
+	if err := s.r.recordSelection(s.ctx, s.part); err != nil {
+		if s.ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	st, err := s.r.exec.Subscriber(s.ctx, s.r.p.cfg.Key, s.part)
 	if err != nil {
 		if s.ctx.Err() != nil {

@@ -199,8 +199,8 @@ type Config struct {
 	SafetyCheck bool
 	// Partitions splits the subscription into this many partitions, each
 	// with its own cursor and lease (see PartitionOf). Zero means 1.
-	// Changing it for an existing key re-reads events under new cursors:
-	// choose it once.
+	// It is part of the stored selection: a worker with another count is
+	// refused with a *SelectionChangedError until the key is reset.
 	Partitions int
 	// MaxClaims caps the number of partitions one worker holds at once.
 	// Zero means no cap: a worker takes every free partition up to its fair
@@ -519,6 +519,8 @@ type plan struct {
 	skip     map[string]map[string]bool
 	values   []any
 	query    evento.Query
+	sel      Selection // what the query reads, recorded under the key
+	selEnc   []byte    // sel's canonical encoding
 }
 
 func (s *Subscription) plan() (*plan, error) {
@@ -548,6 +550,8 @@ func (s *Subscription) plan() (*plan, error) {
 		p.query.Filters = append(p.query.Filters, evento.Filter{AggregateType: t})
 	}
 	p.query.Routing = p.cfg.Routing
+	p.sel = selectionOf(p)
+	p.selEnc = p.sel.encode()
 	return p, nil
 }
 

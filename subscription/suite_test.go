@@ -249,6 +249,7 @@ func runSuite(t *testing.T, newExec newExecFunc) {
 		{"Routing", testRouting},
 		{"PanicRecovered", testPanicRecovered},
 		{"ContextValues", testContextValues},
+		{"SelectionChanged", testSelectionChanged},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, newExec) })

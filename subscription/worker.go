@@ -45,6 +45,9 @@ func (s *Subscription) Start(ctx context.Context, exec evento.Executor) (*Worker
 	if err != nil {
 		return nil, err
 	}
+	if err := r.checkSelection(ctx); err != nil {
+		return nil, err
+	}
 	w := &Worker{
 		r:     r,
 		quit:  make(chan struct{}),
@@ -350,6 +353,9 @@ func (s *Subscription) CatchUp(ctx context.Context, exec evento.Executor) error 
 		return err
 	}
 	p := r.p
+	if err := r.checkSelection(ctx); err != nil {
+		return err
+	}
 	for part := range uint32(p.cfg.Partitions) {
 		l, err := exec.ClaimLease(ctx, p.cfg.Key, part, r.id, p.cfg.LeaseTTL)
 		if err != nil {

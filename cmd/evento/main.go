@@ -12,7 +12,7 @@
 //	evento [-dsn DSN] head
 //	evento [-dsn DSN] subscribers [-json]
 //	evento [-dsn DSN] parked -key K [-json]
-//	evento [-dsn DSN] reset -key K [-partition P] [-cursor C]
+//	evento [-dsn DSN] reset -key K [-partition P] [-cursor C]   (every partition unless -partition)
 package main
 
 import (
@@ -33,6 +33,7 @@ import (
 	_ "github.com/evento-go/evento/executor/pebble"
 	_ "github.com/evento-go/evento/executor/postgres"
 	_ "github.com/evento-go/evento/executor/sqlite"
+	"github.com/evento-go/evento/subscription"
 )
 
 // DefaultDSN is the store used when neither -dsn nor EVENTO_DSN is set.
@@ -302,7 +303,7 @@ func parkedCmd(fs *flag.FlagSet) action {
 
 func resetCmd(fs *flag.FlagSet) action {
 	key := fs.String("key", "", "subscription key (required)")
-	partition := fs.Uint("partition", 0, "partition")
+	partition := fs.Uint("partition", 0, "reset only this partition (default: every stored partition of the key)")
 	cur := fs.String("cursor", "", "new cursor (empty: from the start)")
 	return func(ctx context.Context, exec evento.Executor, out io.Writer) error {
 		if *key == "" {
@@ -313,10 +314,21 @@ func resetCmd(fs *flag.FlagSet) action {
 				return err
 			}
 		}
-		if err := exec.ResetSubscriber(ctx, *key, uint32(*partition), *cur); err != nil {
+		one := false
+		fs.Visit(func(f *flag.Flag) { one = one || f.Name == "partition" })
+		if one {
+			if err := exec.ResetSubscriber(ctx, *key, uint32(*partition), *cur); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "subscriber %s/%d reset (cursor, lease and stored selection)\n", *key, *partition)
+			return nil
+		}
+		// Every partition: a changed selection (types, routing, partition
+		// count) is stored on each, and a worker is refused until all agree.
+		if err := subscription.Reset(ctx, exec, *key, *cur); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "subscriber %s/%d reset\n", *key, *partition)
+		fmt.Fprintf(out, "subscriber %s reset, every partition (cursor, lease and stored selection)\n", *key)
 		return nil
 	}
 }

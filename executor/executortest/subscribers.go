@@ -37,6 +37,9 @@ func RunSubscribers(t *testing.T, h Harness) {
 	parallel(t, h, "PartitionsIndependent", testPartitionsIndependent)
 	parallel(t, h, "Unknown", testSubscriberUnknown)
 	parallel(t, h, "RacingClaims", testRacingClaims)
+	parallel(t, h, "RecordSelection", testRecordSelection)
+	parallel(t, h, "RacingRecordSelection", testRacingRecordSelection)
+	parallel(t, h, "AckedAt", testAckedAt)
 }
 
 // subscriberDiff returns "" if the states match, else the fields that
@@ -70,6 +73,9 @@ func subscriberDiff(want, got evento.SubscriberState, withUpdated bool) string {
 	}
 	if want.Parked != got.Parked {
 		add("Parked", want.Parked, got.Parked)
+	}
+	if string(want.Selection) != string(got.Selection) {
+		add("Selection", fmt.Sprintf("%x", want.Selection), fmt.Sprintf("%x", got.Selection))
 	}
 	if withUpdated && !want.UpdatedAt.Equal(got.UpdatedAt) {
 		add("UpdatedAt", want.UpdatedAt.Format(time.RFC3339Nano), got.UpdatedAt.Format(time.RFC3339Nano))
@@ -758,5 +764,140 @@ func testRacingClaims(t *testing.T, h Harness) {
 	}
 	if s.Token < maxToken {
 		t.Errorf("subscriber token %d is below the largest token handed out %d", s.Token, maxToken)
+	}
+}
+
+// recordSel records a selection or fails the test.
+func recordSel(t *testing.T, x evento.Executor, key string, partition uint32, sel string) string {
+	t.Helper()
+	got, err := x.RecordSelection(t.Context(), key, partition, []byte(sel))
+	noErr(t, err, fmt.Sprintf("RecordSelection(%s, %d, %q)", clip(key), partition, sel))
+	return string(got)
+}
+
+// testRecordSelection pins RecordSelection: record if absent, return the
+// stored one, never touch the lease, cleared by ResetSubscriber only.
+func testRecordSelection(t *testing.T, h Harness) {
+	x, _ := openStore(t, h)
+	evs := write(t, x, ev("s/A", "a", 1, "N"), ev("s/A", "a", 2, "N"))
+	// A new subscriber is created with the selection and nothing else.
+	if got := recordSel(t, x, "s/k", 0, "sel-1\x00\xff"); got != "sel-1\x00\xff" {
+		t.Errorf("RecordSelection on a new subscriber returned %q, want the selection given", got)
+	}
+	s := subscriber(t, x, "s/k", 0)
+	want := evento.SubscriberState{Key: "s/k", Selection: []byte("sel-1\x00\xff")}
+	if d := subscriberDiff(want, s, false); d != "" {
+		t.Errorf("Subscriber after RecordSelection on a new subscriber (no lease, token 0, empty cursor): %s", d)
+	}
+	if !s.AckedAt.IsZero() {
+		t.Errorf("Subscriber.AckedAt = %s before any acknowledgement, want zero", s.AckedAt.Format(time.RFC3339Nano))
+	}
+	// A recorded selection is kept and returned, whatever is offered.
+	if got := recordSel(t, x, "s/k", 0, "sel-2"); got != "sel-1\x00\xff" {
+		t.Errorf("RecordSelection with another selection returned %q, want the recorded %q", got, "sel-1\x00\xff")
+	}
+	if got := recordSel(t, x, "s/k", 0, "sel-1\x00\xff"); got != "sel-1\x00\xff" {
+		t.Errorf("RecordSelection with the same selection returned %q, want it", got)
+	}
+	// Leases are untouched: the first claim gets token 1, and recording
+	// while it is held neither revokes it nor changes its token.
+	l := claim(t, x, "s/k", 0, "w1", time.Hour)
+	if l.Token != 1 {
+		t.Errorf("first ClaimLease after RecordSelection gave token %d, want 1", l.Token)
+	}
+	if got := recordSel(t, x, "s/k", 0, "sel-3"); got != "sel-1\x00\xff" {
+		t.Errorf("RecordSelection while leased returned %q, want the recorded selection", got)
+	}
+	noErr(t, x.Acknowledge(t.Context(), l, evento.Ack{Cursor: evs[0].Cursor()}), "Acknowledge after RecordSelection")
+	s = subscriber(t, x, "s/k", 0)
+	want = evento.SubscriberState{Key: "s/k", Holder: "w1", Token: l.Token, Cursor: evs[0].Cursor(), LeaseExpiresAt: s.LeaseExpiresAt, Selection: []byte("sel-1\x00\xff")}
+	if d := subscriberDiff(want, s, false); d != "" {
+		t.Errorf("Subscriber after claim, RecordSelection and Acknowledge: %s", d)
+	}
+	// Subscribers lists the selection too.
+	subs, err := x.Subscribers(t.Context())
+	noErr(t, err, "Subscribers")
+	if len(subs) != 1 || string(subs[0].Selection) != "sel-1\x00\xff" {
+		t.Errorf("Subscribers() = %+v, want one subscriber with the recorded selection", subs)
+	}
+	// Partitions record their own selection.
+	if got := recordSel(t, x, "s/k", 1, "sel-p1"); got != "sel-p1" {
+		t.Errorf("RecordSelection on partition 1 returned %q, want its own %q", got, "sel-p1")
+	}
+	// An empty selection is refused and records nothing.
+	_, err = x.RecordSelection(t.Context(), "s/empty", 0, nil)
+	wantErr(t, err, evento.ErrInvalidArgs, "RecordSelection(nil)")
+	_, err = x.Subscriber(t.Context(), "s/empty", 0)
+	wantErr(t, err, evento.ErrNotFound, "Subscriber after a refused RecordSelection")
+	// ResetSubscriber clears it (and revokes the lease); the next record wins.
+	noErr(t, x.ResetSubscriber(t.Context(), "s/k", 0, evs[1].Cursor()), "ResetSubscriber")
+	if s := subscriber(t, x, "s/k", 0); s.Selection != nil {
+		t.Errorf("Subscriber.Selection after ResetSubscriber = %q, want nil", s.Selection)
+	}
+	if s := subscriber(t, x, "s/k", 1); string(s.Selection) != "sel-p1" {
+		t.Errorf("partition 1 Selection after resetting partition 0 = %q, want %q", s.Selection, "sel-p1")
+	}
+	if got := recordSel(t, x, "s/k", 0, "sel-2"); got != "sel-2" {
+		t.Errorf("RecordSelection after ResetSubscriber returned %q, want the new %q", got, "sel-2")
+	}
+	wantCursor(t, x, "s/k", 0, evs[1].Cursor(), "after ResetSubscriber and RecordSelection (the reset cursor is kept)")
+	_, err = x.RenewLease(t.Context(), l, time.Hour)
+	wantErr(t, err, evento.ErrLeaseLost, "RenewLease after ResetSubscriber and RecordSelection")
+}
+
+// testRacingRecordSelection has workers record different selections on
+// one new subscriber at once: exactly one is recorded and every call
+// returns it.
+func testRacingRecordSelection(t *testing.T, h Harness) {
+	const workers = 8
+	x, _ := openStore(t, h)
+	got := make([]string, workers)
+	errs := make([]error, workers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			<-start
+			b, err := x.RecordSelection(t.Context(), "s/race", 0, []byte(fmt.Sprintf("sel-%d", w)))
+			got[w], errs[w] = string(b), err
+		})
+	}
+	close(start)
+	wg.Wait()
+	for w := range workers {
+		noErr(t, errs[w], fmt.Sprintf("concurrent RecordSelection by w%d", w))
+		if got[w] != got[0] {
+			t.Errorf("concurrent RecordSelection returned %q to w%d and %q to w0, want one recorded selection for all", got[w], w, got[0])
+		}
+	}
+	if s := subscriber(t, x, "s/race", 0); string(s.Selection) != got[0] {
+		t.Errorf("stored selection %q, want the one every caller was told, %q", s.Selection, got[0])
+	}
+}
+
+// testAckedAt pins AckedAt: set by every Acknowledge (store clock), not by
+// claims or renewals.
+func testAckedAt(t *testing.T, h Harness) {
+	x, _ := openStore(t, h)
+	evs := write(t, x, ev("s/A", "a", 1, "N"))
+	l := claim(t, x, "s/k", 0, "w1", time.Hour)
+	if s := subscriber(t, x, "s/k", 0); !s.AckedAt.IsZero() {
+		t.Errorf("AckedAt after a claim = %s, want zero", s.AckedAt.Format(time.RFC3339Nano))
+	}
+	skew := time.Millisecond
+	if x.Capabilities().StoreClock {
+		skew += clockSkew
+	}
+	before := time.Now()
+	noErr(t, x.Acknowledge(t.Context(), l, evento.Ack{Cursor: evs[0].Cursor()}), "Acknowledge")
+	after := time.Now()
+	s := subscriber(t, x, "s/k", 0)
+	if s.AckedAt.Before(before.Add(-skew)) || s.AckedAt.After(after.Add(skew)) {
+		t.Errorf("AckedAt = %s, want within [%s, %s]", s.AckedAt.Format(time.RFC3339Nano), before.Format(time.RFC3339Nano), after.Format(time.RFC3339Nano))
+	}
+	_, err := x.RenewLease(t.Context(), l, 2*time.Hour)
+	noErr(t, err, "RenewLease")
+	if s2 := subscriber(t, x, "s/k", 0); !s2.AckedAt.Equal(s.AckedAt) {
+		t.Errorf("AckedAt moved from %s to %s on RenewLease, want it kept", s.AckedAt.Format(time.RFC3339Nano), s2.AckedAt.Format(time.RFC3339Nano))
 	}
 }

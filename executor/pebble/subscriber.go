@@ -10,9 +10,12 @@ import (
 	pdb "github.com/cockroachdb/pebble/v2"
 	"github.com/evento-go/evento"
 	"github.com/oklog/ulid/v2"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
-// subRecord is a subscriber's stored state.
+// subRecord is a subscriber's stored state: a msgpack array. Fields were
+// appended over time (AckedAt and Selection after the first nine), so
+// DecodeMsgpack accepts any length and leaves the missing fields zero.
 type subRecord struct {
 	_msgpack  struct{} `msgpack:",as_array"`
 	Cursor    string
@@ -24,6 +27,30 @@ type subRecord struct {
 	LastError string
 	Parked    int
 	UpdatedAt int64
+	AckedAt   int64  // Unix microseconds; 0 before the first acknowledgement
+	Selection []byte // recorded by RecordSelection; nil when none
+}
+
+// DecodeMsgpack decodes a record of any field count: older records lack
+// the last fields, newer ones may carry more (skipped).
+func (r *subRecord) DecodeMsgpack(d *msgpack.Decoder) error {
+	n, err := d.DecodeArrayLen()
+	if err != nil {
+		return err
+	}
+	fields := []any{&r.Cursor, &r.Holder, &r.Token, &r.ExpiresAt, &r.LagEvents, &r.LagTime, &r.LastError, &r.Parked, &r.UpdatedAt, &r.AckedAt, &r.Selection}
+	for i := 0; i < n; i++ {
+		if i >= len(fields) {
+			if err := d.Skip(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := d.Decode(fields[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // parkedRecord is a parked event's stored form.
@@ -219,6 +246,7 @@ func (s *Store) Acknowledge(ctx context.Context, l evento.Lease, a evento.Ack) e
 		rec.LagTime = int64(a.Lag.Time)
 		rec.LastError = a.LastError
 		rec.UpdatedAt = now.UnixMicro()
+		rec.AckedAt = now.UnixMicro()
 		seen := map[string]bool{}
 		for _, p := range parks {
 			if seen[string(p.key)] {
@@ -264,6 +292,8 @@ func (s *Store) stateOf(key string, part uint32, rec *subRecord) evento.Subscrib
 		LastError:      rec.LastError,
 		Parked:         rec.Parked,
 		UpdatedAt:      fromMicros(rec.UpdatedAt),
+		AckedAt:        fromMicros(rec.AckedAt),
+		Selection:      rec.Selection,
 	}
 }
 
@@ -405,7 +435,32 @@ func (s *Store) ResetSubscriber(ctx context.Context, key string, partition uint3
 		rec.Token++
 		rec.Holder = ""
 		rec.ExpiresAt = 0
+		rec.Selection = nil
 		rec.UpdatedAt = now.UnixMicro()
 		return s.putSub(b, k, rec)
 	})
+}
+
+// RecordSelection records sel as the selection of (key, partition) unless
+// one is recorded, and returns the recorded one (see
+// evento.SubscriberStore).
+func (s *Store) RecordSelection(ctx context.Context, key string, partition uint32, sel []byte) ([]byte, error) {
+	if len(sel) == 0 {
+		return nil, fmt.Errorf("pebble executor: record selection %q/%d: empty selection: %w", key, partition, evento.ErrInvalidArgs)
+	}
+	var out []byte
+	err := s.subOp(ctx, "record selection", key, partition, func(b *pdb.Batch, k []byte, rec *subRecord, found bool, now time.Time) error {
+		if found && len(rec.Selection) > 0 {
+			out = rec.Selection
+			return nil
+		}
+		rec.Selection = append([]byte(nil), sel...)
+		rec.UpdatedAt = now.UnixMicro()
+		out = rec.Selection
+		return s.putSub(b, k, rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -88,7 +88,7 @@ func (s *Store) Acknowledge(ctx context.Context, l evento.Lease, a evento.Ack) e
 		}
 	}
 	update := `UPDATE ` + s.schema + `.subscribers
-SET cursor = CASE WHEN $5 = '' THEN cursor ELSE $5 END, lag_events = $6, lag_time_us = $7, last_error = $8, updated_at = now()
+SET cursor = CASE WHEN $5 = '' THEN cursor ELSE $5 END, lag_events = $6, lag_time_us = $7, last_error = $8, updated_at = now(), acked_at = now()
 WHERE key = $1 AND partition = $2 AND holder = $3 AND token = $4 AND lease_expires_at > now()`
 	args := []any{[]byte(l.Key), int64(l.Partition), []byte(l.Holder), int64(l.Token), a.Cursor,
 		int64(min(a.Lag.Events, 1<<63-1)), a.Lag.Time.Microseconds(), []byte(a.LastError)}
@@ -144,7 +144,7 @@ ON CONFLICT (key, partition, event_id) DO UPDATE SET
 // scanSubscriber reads it, over schema's subscribers aliased s.
 func subscriberSelectSQL(schema string) string {
 	return `SELECT s.key, s.partition, s.cursor, s.holder, s.token, s.lease_expires_at, s.lag_events, s.lag_time_us, s.last_error, s.updated_at,
-	(SELECT count(*) FROM ` + schema + `.parked p WHERE p.key = s.key AND p.partition = s.partition)
+	(SELECT count(*) FROM ` + schema + `.parked p WHERE p.key = s.key AND p.partition = s.partition), s.acked_at, s.selection
 FROM ` + schema + `.subscribers s`
 }
 
@@ -154,10 +154,11 @@ func scanSubscriber(r pgx.Row) (evento.SubscriberState, error) {
 		part, token, lagE    int64
 		lagT, parked         int64
 		cur                  string
-		exp                  *time.Time
+		exp, acked           *time.Time
 		upd                  time.Time
+		sel                  []byte
 	)
-	if err := r.Scan(&key, &part, &cur, &holder, &token, &exp, &lagE, &lagT, &lastErr, &upd, &parked); err != nil {
+	if err := r.Scan(&key, &part, &cur, &holder, &token, &exp, &lagE, &lagT, &lastErr, &upd, &parked, &acked, &sel); err != nil {
 		return evento.SubscriberState{}, err
 	}
 	st := evento.SubscriberState{
@@ -167,6 +168,12 @@ func scanSubscriber(r pgx.Row) (evento.SubscriberState, error) {
 	}
 	if exp != nil {
 		st.LeaseExpiresAt = exp.UTC()
+	}
+	if acked != nil {
+		st.AckedAt = acked.UTC()
+	}
+	if len(sel) > 0 {
+		st.Selection = sel
 	}
 	return st, nil
 }
@@ -275,7 +282,32 @@ func (s *Store) ResetSubscriber(ctx context.Context, key string, partition uint3
 	_, err := s.pool.Exec(ctx, `INSERT INTO `+s.schema+`.subscribers AS s (key, partition, cursor, token, updated_at)
 VALUES ($1, $2, $3, 1, now())
 ON CONFLICT (key, partition) DO UPDATE SET cursor = EXCLUDED.cursor, token = s.token + 1,
-	holder = ''::bytea, lease_expires_at = NULL, updated_at = now()`,
+	holder = ''::bytea, lease_expires_at = NULL, selection = NULL, updated_at = now()`,
 		[]byte(key), int64(partition), cursor)
 	return s.wrap("reset subscriber", err)
+}
+
+// RecordSelection records sel as the selection of (key, partition) unless
+// one is recorded, and returns the recorded one (see
+// evento.SubscriberStore). The upsert always takes the row lock (DO UPDATE
+// keeps a recorded selection), so RETURNING shows the latest committed
+// selection even when another worker recorded one concurrently.
+func (s *Store) RecordSelection(ctx context.Context, key string, partition uint32, sel []byte) ([]byte, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if len(sel) == 0 {
+		return nil, fmt.Errorf("postgres executor: record selection %q/%d: empty selection: %w", key, partition, evento.ErrInvalidArgs)
+	}
+	var out []byte
+	err := s.pool.QueryRow(ctx, `INSERT INTO `+s.schema+`.subscribers AS s (key, partition, selection, updated_at)
+VALUES ($1, $2, $3, now())
+ON CONFLICT (key, partition) DO UPDATE SET
+	selection  = CASE WHEN s.selection IS NULL OR length(s.selection) = 0 THEN EXCLUDED.selection ELSE s.selection END,
+	updated_at = CASE WHEN s.selection IS NULL OR length(s.selection) = 0 THEN now() ELSE s.updated_at END
+RETURNING selection`, []byte(key), int64(partition), sel).Scan(&out)
+	if err != nil {
+		return nil, s.wrap("record selection", err)
+	}
+	return out, nil
 }

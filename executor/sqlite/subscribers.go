@@ -176,10 +176,10 @@ func (s *Store) Acknowledge(ctx context.Context, l evento.Lease, a evento.Ack) e
 			return leaseLost("acknowledge", l)
 		}
 		if a.Cursor != "" {
-			_, err = w.exec(ctx, `UPDATE subscribers SET cursor = ?, lag_events = ?, lag_time = ?, last_error = ?, updated_at = ? WHERE key = ? AND partition = ?`,
+			_, err = w.exec(ctx, `UPDATE subscribers SET cursor = ?, lag_events = ?, lag_time = ?, last_error = ?, updated_at = ?5, acked_at = ?5 WHERE key = ?6 AND partition = ?7`,
 				blob(a.Cursor), int64(lagEvents), int64(a.Lag.Time), blob(a.LastError), now.UnixMicro(), blob(l.Key), int64(l.Partition))
 		} else {
-			_, err = w.exec(ctx, `UPDATE subscribers SET lag_events = ?, lag_time = ?, last_error = ?, updated_at = ? WHERE key = ? AND partition = ?`,
+			_, err = w.exec(ctx, `UPDATE subscribers SET lag_events = ?, lag_time = ?, last_error = ?, updated_at = ?4, acked_at = ?4 WHERE key = ?5 AND partition = ?6`,
 				int64(lagEvents), int64(a.Lag.Time), blob(a.LastError), now.UnixMicro(), blob(l.Key), int64(l.Partition))
 		}
 		if err != nil {
@@ -210,15 +210,19 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 }
 
 const subscriberCols = `s.key, s.partition, s.cursor, s.holder, s.token, s.lease_expires_at, s.lag_events, s.lag_time, s.last_error, s.updated_at,
-(SELECT count(*) FROM parked_events p WHERE p.key = s.key AND p.partition = s.partition)`
+(SELECT count(*) FROM parked_events p WHERE p.key = s.key AND p.partition = s.partition), s.acked_at, s.selection`
 
 func scanSubscriber(sc interface{ Scan(...any) error }) (evento.SubscriberState, error) {
 	var st evento.SubscriberState
 	var part, token, lagEvents, lagTime int64
-	var expires, updated sql.NullInt64
+	var expires, updated, acked sql.NullInt64
 	var parked int64
-	if err := sc.Scan(&st.Key, &part, &st.Cursor, &st.Holder, &token, &expires, &lagEvents, &lagTime, &st.LastError, &updated, &parked); err != nil {
+	if err := sc.Scan(&st.Key, &part, &st.Cursor, &st.Holder, &token, &expires, &lagEvents, &lagTime, &st.LastError, &updated, &parked, &acked, &st.Selection); err != nil {
 		return st, err
+	}
+	st.AckedAt = fromMicros(acked)
+	if len(st.Selection) == 0 {
+		st.Selection = nil
 	}
 	st.Partition = uint32(part)
 	st.Token = uint64(token)
@@ -351,10 +355,41 @@ func (s *Store) ResetSubscriber(ctx context.Context, key string, partition uint3
 		now := s.now()
 		if _, err := w.exec(ctx, `INSERT INTO subscribers (key, partition, cursor, holder, token, lease_expires_at, lag_events, lag_time, last_error, updated_at)
 VALUES (?1, ?2, ?3, X'', 1, NULL, 0, 0, X'', ?4)
-ON CONFLICT (key, partition) DO UPDATE SET cursor = ?3, holder = X'', token = token + 1, lease_expires_at = NULL, updated_at = ?4`,
+ON CONFLICT (key, partition) DO UPDATE SET cursor = ?3, holder = X'', token = token + 1, lease_expires_at = NULL, selection = NULL, updated_at = ?4`,
 			blob(key), int64(partition), blob(cursor), now.UnixMicro()); err != nil {
 			return s.txErr("reset subscriber", err)
 		}
 		return nil
 	})
+}
+
+// RecordSelection records sel as the selection of (key, partition) unless
+// one is recorded, and returns the recorded one (see
+// evento.SubscriberStore).
+func (s *Store) RecordSelection(ctx context.Context, key string, partition uint32, sel []byte) ([]byte, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	if len(sel) == 0 {
+		return nil, fmt.Errorf("sqlite executor: record selection %q/%d: empty selection: %w", key, partition, evento.ErrInvalidArgs)
+	}
+	var out []byte
+	err := s.writeTx(ctx, "record selection", func(w *writeConn) error {
+		now := s.now()
+		if _, err := w.exec(ctx, `INSERT INTO subscribers (key, partition, cursor, holder, token, lease_expires_at, lag_events, lag_time, last_error, updated_at, selection)
+VALUES (?1, ?2, X'', X'', 0, NULL, 0, 0, X'', ?3, ?4)
+ON CONFLICT (key, partition) DO UPDATE SET selection = ?4, updated_at = ?3 WHERE selection IS NULL OR length(selection) = 0`,
+			blob(key), int64(partition), now.UnixMicro(), sel); err != nil {
+			return s.txErr("record selection", err)
+		}
+		if err := w.queryRow(ctx, `SELECT selection FROM subscribers WHERE key = ? AND partition = ?`,
+			[]any{blob(key), int64(partition)}, &out); err != nil {
+			return s.txErr("record selection", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
