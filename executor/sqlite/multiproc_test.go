@@ -35,7 +35,11 @@ func runChild(role string) int {
 	name := os.Getenv(childNameEnv)
 	n, _ := strconv.Atoi(os.Getenv(childCountEnv))
 	ctx := context.Background()
-	s, err := Open(ctx, path, WithBusyTimeout(30*time.Second))
+	opts := []Option{WithBusyTimeout(30 * time.Second)}
+	if m := os.Getenv(childSyncEnv); m != "" {
+		opts = append(opts, WithSynchronous(m))
+	}
+	s, err := Open(ctx, path, opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child open:", err)
 		return 2
@@ -93,6 +97,8 @@ func runChild(role string) int {
 			i += size
 		}
 		return 0
+	case "ordering":
+		return runOrderingChild(s, name, n) // ordering_test.go
 	case "forever":
 		// Appends single events until killed.
 		for v := uint64(1); ; v++ {
