@@ -68,6 +68,25 @@ func valueID(v []byte) (ulid.ULID, bool) {
 	return id, true
 }
 
+// valueRouting returns the routing key stored in an event value, without
+// decoding the rest: the committer reads an aggregate's first event for it.
+func valueRouting(v []byte) (string, bool) {
+	if len(v) < valueHeaderLen || v[0] != eventFormat {
+		return "", false
+	}
+	r := reader{b: v[valueHeaderLen:]}
+	r.varint()  // timestamp
+	r.uvarint() // version
+	r.bytes()   // type
+	r.bytes()   // id
+	r.bytes()   // name
+	rk := r.bytes()
+	if r.err {
+		return "", false
+	}
+	return string(rk), true
+}
+
 type reader struct {
 	b   []byte
 	err bool

@@ -10,7 +10,8 @@ import (
 	"github.com/evento-go/evento"
 )
 
-// Head returns the position of the last committed event.
+// Head returns the position of the last committed event: its Write could
+// have returned (with durable commits, it is synced).
 func (s *Store) Head(ctx context.Context) (evento.Position, error) {
 	if err := s.enter(); err != nil {
 		return evento.Position{}, err
@@ -34,7 +35,7 @@ func checkAggregate(typ, id string) error {
 }
 
 // AggregateVersion returns an aggregate's current version, 0 if it has no
-// events.
+// events. Like every read, it counts only events at or below Head.
 func (s *Store) AggregateVersion(ctx context.Context, aggregateType, id string) (uint64, error) {
 	if err := checkAggregate(aggregateType, id); err != nil {
 		return 0, err
@@ -46,11 +47,13 @@ func (s *Store) AggregateVersion(ctx context.Context, aggregateType, id string) 
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("pebble executor: aggregate version: %w", err)
 	}
-	return s.readVersion(aggregateType, id)
+	return s.durableVersion(aggregateType, id, s.head.Load())
 }
 
 // ReadAggregate returns the events of one aggregate with versions in
-// (after, after+limit], in one range read over the aggregate's stream.
+// (after, after+limit], in one range read over the aggregate's stream. It
+// stops at the first event past Head: Pebble shows a batch to iterators
+// before its sync ends, and positions grow with versions.
 func (s *Store) ReadAggregate(ctx context.Context, aggregateType, id string, after uint64, limit int) ([]evento.Event, error) {
 	if err := checkAggregate(aggregateType, id); err != nil {
 		return nil, err
@@ -65,6 +68,9 @@ func (s *Store) ReadAggregate(ctx context.Context, aggregateType, id string, aft
 	if after == ^uint64(0) {
 		return []evento.Event{}, nil
 	}
+	// Everything at or below head is synced and visible to the iterator
+	// opened next.
+	head := s.head.Load()
 	prefix := aggregatePrefix(make([]byte, 0, len(aggregateType)+len(id)+16), aggregateType, id)
 	upper := prefixEnd(prefix)
 	lower := appendU64(prefix, after+1)
@@ -90,6 +96,9 @@ func (s *Store) ReadAggregate(ctx context.Context, aggregateType, id string, aft
 		if err != nil {
 			return nil, fmt.Errorf("pebble executor: read aggregate %s/%q: %w", aggregateType, id, err)
 		}
+		if p, ok := valuePos(v); ok && p > head {
+			break
+		}
 		if out == nil {
 			out = make([]evento.Event, 0, room)
 		}
@@ -114,7 +123,8 @@ func (s *Store) ReadAggregate(ctx context.Context, aggregateType, id string, aft
 
 // AggregateIDs returns up to limit ids of the aggregates of one type after
 // the id after, in byte order. limit <= 0 means cursor.MaxPageSize (or the
-// store's maximum page size).
+// store's maximum page size). An aggregate whose first event is past Head
+// is not listed yet.
 func (s *Store) AggregateIDs(ctx context.Context, aggregateType, after string, limit int) ([]string, error) {
 	q := evento.ByType(aggregateType)
 	if err := q.Validate(0); err != nil {
@@ -130,6 +140,7 @@ func (s *Store) AggregateIDs(ctx context.Context, aggregateType, after string, l
 	if limit <= 0 {
 		limit = s.cfg.maxPage
 	}
+	head := s.head.Load()
 	prefix := appendString([]byte{tagAggregate}, aggregateType)
 	lower := prefix
 	if after != "" {
@@ -147,7 +158,18 @@ func (s *Store) AggregateIDs(ctx context.Context, aggregateType, after string, l
 		if !ok2 || len(tail) != 8 {
 			return nil, fmt.Errorf("pebble executor: bad aggregate key %x: %w", it.Key(), errCorrupt)
 		}
-		out = append(out, id)
+		// The first key of an aggregate is its first event.
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, fmt.Errorf("pebble executor: aggregate ids: %w", err)
+		}
+		p, okp := valuePos(v)
+		if !okp {
+			return nil, fmt.Errorf("pebble executor: bad aggregate record at %x: %w", it.Key(), errCorrupt)
+		}
+		if p <= head {
+			out = append(out, id)
+		}
 		ok = it.SeekGE(prefixEnd(it.Key()[:len(it.Key())-8]))
 	}
 	if err := it.Error(); err != nil {

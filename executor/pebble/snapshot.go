@@ -46,14 +46,21 @@ func (s *Store) SaveSnapshot(ctx context.Context, sn evento.Snapshot) error {
 		return fmt.Errorf("pebble executor: save snapshot: %w", err)
 	}
 	key := appendU64(snapshotPrefix(nil, sn.AggregateType, sn.AggregateID, sn.Revision), sn.Version)
-	if err := s.db.Set(key, v, s.wopts); err != nil {
+	b := s.db.NewBatch()
+	defer b.Close() // after a failed commit, Close leaves the batch to Pebble
+	if err := b.Set(key, v, nil); err != nil {
 		return fmt.Errorf("pebble executor: save snapshot: %w", err)
 	}
-	return nil
+	return s.applyBatch(b)
 }
 
 // LoadSnapshot returns the newest snapshot of (type, revision, id) with
 // Version <= maxVersion (0: no bound), with one reverse seek.
+//
+// A snapshot is state the caller computed and saved; the store does not
+// check it against the log. The events it covers were durable when they
+// were read (ReadAggregate shows nothing past Head), and a loader that
+// replays from it reads its own event through ReadAggregate too.
 func (s *Store) LoadSnapshot(ctx context.Context, aggregateType, revision, id string, maxVersion uint64) (evento.Snapshot, error) {
 	if err := checkSnapshotKey(aggregateType, revision, id); err != nil {
 		return evento.Snapshot{}, err
@@ -154,5 +161,5 @@ func (s *Store) PruneSnapshots(ctx context.Context, aggregateType, revision, id 
 	if b.Empty() {
 		return nil
 	}
-	return s.commit(b)
+	return s.applyBatch(b)
 }

@@ -48,9 +48,13 @@ type Store struct {
 	closing chan struct{} // closed when Close starts
 	done    chan struct{} // closed when the committer exits
 
-	reqs  chan *writeReq
-	head  atomic.Uint64 // position of the last committed event
-	ulids *evento.ULIDSource
+	reqs chan *writeReq
+	// head is the position of the last event whose Write could have
+	// returned: its batch is committed and synced. Pebble shows a batch to
+	// iterators before its WAL sync ends, so every read bounds by head.
+	head    atomic.Uint64
+	failure atomic.Pointer[failure] // set by the first failed commit
+	ulids   *evento.ULIDSource
 
 	entriesRead atomic.Uint64 // index entries read by Read, for tests
 	commits     atomic.Uint64 // Pebble batches the committer wrote
@@ -59,10 +63,15 @@ type Store struct {
 	next     uint64 // next position to assign
 	lastID   ulid.ULID
 	lastTS   time.Time
-	versions map[evento.AggregateRef]uint64 // bounded cache of current versions
-	pending  map[evento.AggregateRef]uint64 // versions written by the group being committed
-	keyBuf   []byte                         // scratch for the group's keys
-	valBuf   []byte                         // scratch for the group's values
+	versions map[evento.AggregateRef]aggState // bounded cache of committed aggregates
+	pending  map[evento.AggregateRef]aggState // aggregates written by the group being committed
+	keys     []string                         // scratch: routing keys of one write's spans
+
+	// testHookCommitted, when set, runs after a group's batch committed
+	// and before head moves past it.
+	testHookCommitted func()
+	keyBuf            []byte // scratch for the group's keys
+	valBuf            []byte // scratch for the group's values
 
 	subMu sync.Mutex // serialises subscriber and snapshot read-modify-writes
 
@@ -167,8 +176,12 @@ func open(ctx context.Context, path string, fs vfs.FS, opts []Option) (*Store, e
 	if po.Cache == nil && po.CacheSize == 0 {
 		po.CacheSize = defaultCacheSize
 	}
-	if po.Logger == nil {
+	switch {
+	case po.LoggerAndTracer != nil: // Pebble uses it instead of Logger
+	case po.Logger == nil:
 		po.Logger = quietLogger{cfg.logger}
+	default:
+		po.Logger = fatalLogger{po.Logger}
 	}
 	db, err := pdb.Open(path, &po)
 	if err != nil {
@@ -203,8 +216,8 @@ func newStore(db *pdb.DB, owns bool, cfg config) (*Store, error) {
 		done:     make(chan struct{}),
 		reqs:     make(chan *writeReq),
 		ulids:    evento.NewULIDSource(),
-		versions: make(map[evento.AggregateRef]uint64),
-		pending:  make(map[evento.AggregateRef]uint64),
+		versions: make(map[evento.AggregateRef]aggState),
+		pending:  make(map[evento.AggregateRef]aggState),
 	}
 	if cfg.sync {
 		s.wopts = pdb.Sync
@@ -272,12 +285,16 @@ func (s *Store) loadHead() (uint64, ulid.ULID, error) {
 }
 
 // enter marks a call in flight; the caller must call s.leave after it when
-// err is nil.
+// err is nil. A closed or failed Store refuses the call.
 func (s *Store) enter() error {
 	s.closeMu.RLock()
 	if s.closed.Load() {
 		s.closeMu.RUnlock()
 		return fmt.Errorf("pebble executor: %w", evento.ErrClosed)
+	}
+	if f := s.failure.Load(); f != nil {
+		s.closeMu.RUnlock()
+		return f
 	}
 	return nil
 }
@@ -334,5 +351,5 @@ func (q quietLogger) Errorf(format string, args ...any) {
 
 func (q quietLogger) Fatalf(format string, args ...any) {
 	q.l.Error(fmt.Sprintf("pebble: fatal: "+format, args...))
-	panic(fmt.Sprintf("pebble: fatal: "+format, args...))
+	panic(newFatal(format, args))
 }

@@ -47,7 +47,7 @@ func mustWrite(t *testing.T, s *Store, events ...evento.Event) []evento.Event {
 func TestWriteAndReadBack(t *testing.T) {
 	s := setup(t)
 	meta := evento.Metadata{CorrelationID: "c", Actor: "me", Extra: map[string]string{"k": "v"}}
-	in := []evento.Event{ev("T", "a", 1, "Created", ""), ev("T", "a", 2, "Renamed", "rk")}
+	in := []evento.Event{ev("T", "a", 1, "Created", "rk"), ev("T", "a", 2, "Renamed", "rk")}
 	in[1].Metadata = meta
 	mustWrite(t, s, in...)
 	for i, e := range in {
@@ -213,18 +213,34 @@ func TestQueriesAgainstModel(t *testing.T) {
 	names := []string{"x", "y", "z"}
 	rks := []string{"", "r1", "r2"}
 	versions := map[[2]string]uint64{}
+	fixed := map[[2]string]string{} // routing key fixed by the first event
 	var all []evento.Event
 	for range 300 {
 		n := 1 + r.IntN(3)
 		var batch []evento.Event
 		typ, id := types[r.IntN(len(types))], ids[r.IntN(len(ids))]
+		k := [2]string{typ, id}
 		rk := rks[r.IntN(len(rks))]
+		if want, ok := fixed[k]; ok {
+			rk = want
+			if r.IntN(2) == 0 {
+				rk = "" // inherit the stored key
+			}
+		}
 		for range n {
-			k := [2]string{typ, id}
 			versions[k]++
 			batch = append(batch, ev(typ, id, versions[k], names[r.IntN(len(names))], rk))
 		}
-		all = append(all, mustWrite(t, s, batch...)...)
+		batch = mustWrite(t, s, batch...)
+		if _, ok := fixed[k]; !ok {
+			fixed[k] = rk
+		}
+		for _, e := range batch {
+			if e.RoutingKey != fixed[k] {
+				t.Fatalf("%s/%q v%d written with routing key %q, want the first event's %q", typ, id, e.Version, e.RoutingKey, fixed[k])
+			}
+		}
+		all = append(all, batch...)
 	}
 	randFilter := func() evento.Filter {
 		f := evento.Filter{AggregateType: types[r.IntN(len(types))]}

@@ -65,11 +65,22 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 	return r.err
 }
 
+// aggState is what the committer knows of an aggregate: its version and
+// its routing key (fixed by its first event).
+type aggState struct {
+	version uint64
+	routing string
+}
+
 func (s *Store) commitLoop() {
 	defer close(s.done)
 	var group []*writeReq
-	batch := s.db.NewBatch()
-	defer batch.Close()
+	var batch *pdb.Batch
+	defer func() {
+		if batch != nil {
+			_ = batch.Close()
+		}
+	}()
 	for {
 		group = group[:0]
 		select {
@@ -92,14 +103,31 @@ func (s *Store) commitLoop() {
 				break gather
 			}
 		}
-		batch.Reset()
-		s.commitGroup(batch, group)
+		if f := s.failed(); f != nil {
+			// A write that entered before the failure.
+			for _, r := range group {
+				r.err = f
+				close(r.done)
+			}
+			continue
+		}
+		if batch == nil {
+			batch = s.db.NewBatch()
+		} else {
+			batch.Reset()
+		}
+		if !s.commitGroup(batch, group) {
+			// Pebble may still hold a batch whose commit failed: never
+			// touch it again.
+			batch = nil
+		}
 	}
 }
 
 // commitGroup checks, encodes and commits one group of writes, then
-// answers every writer.
-func (s *Store) commitGroup(batch *pdb.Batch, group []*writeReq) {
+// answers every writer. It reports false when the batch must not be
+// reused.
+func (s *Store) commitGroup(batch *pdb.Batch, group []*writeReq) (reusable bool) {
 	now := s.cfg.clock().UTC().Truncate(time.Microsecond)
 	if now.Before(s.lastTS) {
 		now = s.lastTS
@@ -114,27 +142,20 @@ func (s *Store) commitGroup(batch *pdb.Batch, group []*writeReq) {
 		rerr  error
 	)
 	for _, r := range group {
-		// Check every span first: a conflicting write fails alone.
-		for _, sp := range r.spans {
-			cur, ok := pending[sp.AggregateRef]
-			if !ok {
-				var err error
-				cur, err = s.currentVersion(sp.AggregateRef)
-				if err != nil {
-					r.err = err
-					break
-				}
-			}
-			if cur != sp.Expected {
-				r.err = &evento.VersionConflictError{AggregateType: sp.Type, AggregateID: sp.ID, Expected: sp.Expected, Actual: cur}
-				break
-			}
-		}
-		if r.err != nil {
+		// Check every span first (versions and routing keys): a refused
+		// write fails alone, with nothing written.
+		keys, err := s.checkSpans(r, pending)
+		if err != nil {
+			r.err = err
 			continue
 		}
-		for _, sp := range r.spans {
-			pending[sp.AggregateRef] = sp.Last
+		for j := range r.spans {
+			sp := &r.spans[j]
+			if keys[j] != sp.RoutingKey {
+				// Events that gave no key inherit the stored one.
+				evento.SetRouting(r.events, sp, keys[j])
+			}
+			pending[sp.AggregateRef] = aggState{version: sp.Last, routing: keys[j]}
 		}
 		for i := range r.events {
 			e := &r.events[i]
@@ -160,29 +181,37 @@ func (s *Store) commitGroup(batch *pdb.Batch, group []*writeReq) {
 			count++
 		}
 	}
-	if count > 0 && rerr == nil {
-		rerr = batch.Commit(s.wopts)
+	reusable = true
+	switch {
+	case count == 0:
+	case rerr != nil:
+		// Building the batch failed: nothing was committed, the Store
+		// goes on, the group fails.
+		rerr = fmt.Errorf("pebble executor: write batch: %w", rerr)
+		s.cfg.logger.Error("pebble executor: write batch failed", "err", rerr, "events", count)
+		reusable = false
+	default:
+		rerr = s.applyBatch(batch)
 		s.commits.Add(1)
-	}
-	if count > 0 {
 		if rerr != nil {
-			rerr = fmt.Errorf("pebble executor: commit: %w", rerr)
-			s.cfg.logger.Error("pebble executor: commit failed", "err", rerr, "events", count)
-			// Forget cached versions: the group did not land.
-			for ref := range pending {
-				delete(s.versions, ref)
+			// The Store has failed (applyBatch recorded it): every
+			// later call is refused, so the cache needs no repair.
+			reusable = false
+			break
+		}
+		if s.testHookCommitted != nil {
+			s.testHookCommitted()
+		}
+		s.next = next
+		s.lastTS = now
+		// Committed and synced: readers may now see the group.
+		s.head.Store(next - 1)
+		if s.cfg.cacheSize > 0 {
+			if len(s.versions)+len(pending) > s.cfg.cacheSize {
+				clear(s.versions)
 			}
-		} else {
-			s.next = next
-			s.lastTS = now
-			s.head.Store(next - 1)
-			if s.cfg.cacheSize > 0 {
-				if len(s.versions)+len(pending) > s.cfg.cacheSize {
-					clear(s.versions)
-				}
-				for ref, v := range pending {
-					s.versions[ref] = v
-				}
+			for ref, v := range pending {
+				s.versions[ref] = v
 			}
 		}
 	}
@@ -195,6 +224,36 @@ func (s *Store) commitGroup(batch *pdb.Batch, group []*writeReq) {
 	if count > 0 && rerr == nil {
 		s.notify.Signal()
 	}
+	return reusable
+}
+
+// checkSpans checks a write's spans against the aggregates' state (pending
+// writes of the group first, then the committed state) and returns the
+// routing key of each span: the version must be the span's expected one,
+// and the key the one the aggregate's first event fixed (Span.Routing). The
+// slice is scratch, valid until the next call. Only the committer calls it.
+func (s *Store) checkSpans(r *writeReq, pending map[evento.AggregateRef]aggState) ([]string, error) {
+	keys := s.keys[:0]
+	defer func() { s.keys = keys }()
+	for j := range r.spans {
+		sp := &r.spans[j]
+		cur, ok := pending[sp.AggregateRef]
+		if !ok {
+			var err error
+			if cur, err = s.currentState(sp.AggregateRef); err != nil {
+				return nil, err
+			}
+		}
+		if cur.version != sp.Expected {
+			return nil, &evento.VersionConflictError{AggregateType: sp.Type, AggregateID: sp.ID, Expected: sp.Expected, Actual: cur.version}
+		}
+		rk, err := sp.Routing(cur.routing)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, rk)
+	}
+	return keys, nil
 }
 
 // newID returns a ULID for a new event, greater than every ID in the
@@ -205,17 +264,49 @@ func (s *Store) newID(now time.Time) ulid.ULID {
 	return s.lastID
 }
 
-// currentVersion returns an aggregate's committed version, from the cache
-// or with one reverse seek. Only the committer calls it.
-func (s *Store) currentVersion(ref evento.AggregateRef) (uint64, error) {
-	if v, ok := s.versions[ref]; ok {
-		return v, nil
+// currentState returns an aggregate's committed version and routing key,
+// from the cache or with one bounded iterator (its last event for the
+// version, its first for the key). Only the committer calls it: it sees
+// every committed group, as it is the only writer.
+func (s *Store) currentState(ref evento.AggregateRef) (aggState, error) {
+	if st, ok := s.versions[ref]; ok {
+		return st, nil
 	}
-	return s.readVersion(ref.Type, ref.ID)
+	lower := aggregatePrefix(nil, ref.Type, ref.ID)
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
+		return aggState{}, fmt.Errorf("pebble executor: read version of %s/%q: %w", ref.Type, ref.ID, err)
+	}
+	defer it.Close()
+	if !it.Last() {
+		if err := it.Error(); err != nil {
+			return aggState{}, fmt.Errorf("pebble executor: read version of %s/%q: %w", ref.Type, ref.ID, err)
+		}
+		return aggState{}, nil
+	}
+	k := it.Key()
+	if len(k) != len(lower)+8 {
+		return aggState{}, fmt.Errorf("pebble executor: bad aggregate key %x: %w", k, errCorrupt)
+	}
+	st := aggState{version: decodeU64(k[len(lower):])}
+	if !it.First() {
+		return aggState{}, errors.Join(it.Error(), fmt.Errorf("pebble executor: aggregate %s/%q lost its first event: %w", ref.Type, ref.ID, errCorrupt))
+	}
+	v, err := it.ValueAndErr()
+	if err != nil {
+		return aggState{}, fmt.Errorf("pebble executor: read routing key of %s/%q: %w", ref.Type, ref.ID, err)
+	}
+	rk, ok := valueRouting(v)
+	if !ok {
+		return aggState{}, fmt.Errorf("pebble executor: bad aggregate record at %x: %w", it.Key(), errCorrupt)
+	}
+	st.routing = rk
+	return st, nil
 }
 
-// readVersion reads an aggregate's last version from the database.
-func (s *Store) readVersion(typ, id string) (uint64, error) {
+// durableVersion returns an aggregate's last version at or below the
+// position head: the newest event whose Write could have returned.
+func (s *Store) durableVersion(typ, id string, head uint64) (uint64, error) {
 	lower := aggregatePrefix(nil, typ, id)
 	upper := prefixEnd(lower)
 	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: lower, UpperBound: upper})
@@ -223,17 +314,26 @@ func (s *Store) readVersion(typ, id string) (uint64, error) {
 		return 0, fmt.Errorf("pebble executor: read version of %s/%q: %w", typ, id, err)
 	}
 	defer it.Close()
-	if !it.Last() {
-		if err := it.Error(); err != nil {
+	// Positions grow with versions: step back over the events of groups
+	// not yet synced (at most the last group's).
+	for ok := it.Last(); ok; ok = it.Prev() {
+		k := it.Key()
+		v, err := it.ValueAndErr()
+		if err != nil {
 			return 0, fmt.Errorf("pebble executor: read version of %s/%q: %w", typ, id, err)
 		}
-		return 0, nil
+		p, okp := valuePos(v)
+		if len(k) != len(lower)+8 || !okp {
+			return 0, fmt.Errorf("pebble executor: bad aggregate record at %x: %w", k, errCorrupt)
+		}
+		if p <= head {
+			return decodeU64(k[len(lower):]), nil
+		}
 	}
-	k := it.Key()
-	if len(k) != len(lower)+8 {
-		return 0, fmt.Errorf("pebble executor: bad aggregate key %x: %w", k, errCorrupt)
+	if err := it.Error(); err != nil {
+		return 0, fmt.Errorf("pebble executor: read version of %s/%q: %w", typ, id, err)
 	}
-	return decodeU64(k[len(lower):]), nil
+	return 0, nil
 }
 
 func decodeU64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
