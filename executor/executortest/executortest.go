@@ -40,6 +40,50 @@
 // events printed as type/id, version, name, routing key, position and ID,
 // and cursors decoded to their position.
 //
+// # Stress test
+//
+// Events/Stress (also RunStress) proves the global-order promise under
+// load: writer goroutines of this process (over two executors when the
+// backend is MultiProcess) and, for a MultiProcess backend whose Harness
+// has a DSN, child processes of the test binary commit batches of 1 to 3
+// events over three aggregate types, three names and routing keys "k1",
+// "k2" and none (each aggregate keeps one key), some spanning two
+// aggregates, every fifth racing on shared "hot" aggregates with retries
+// on version conflicts. Meanwhile one tailing reader per query shape (all,
+// type, type+id, type+name, two ORs of several filters) and routing (any,
+// no key, "k1") pages forward from its last EndCursor with pages of 7 to
+// 50 events, and point readers race ReadAggregate and AggregateVersion
+// against the writers. Each reader must end with exactly the acknowledged
+// events its query matches (Query.Matches over what Write returned and
+// the children reported), in strictly increasing positions; a failure
+// names the shape, how many events it missed, the first missing events and
+// the page that jumped over them. Every event a point read returns must be
+// at or below Head and its cursor must be accepted by Read. Positions must
+// agree with the order of non-overlapping Writes, and every aggregate's
+// versions must be contiguous.
+//
+// Sizes (writers × commits in this process; child processes × writers ×
+// commits):
+//
+//   - default (CI): 32 × 60; 2 × 4 × 40, about 4,700 events.
+//   - go test -short: 32 × 15; 2 × 2 × 15. Under -race: 32 × 20; 2 × 2 × 20.
+//   - EVENTO_STRESS=long: 64 × 600; 6 × 8 × 300, about 100,000 events:
+//
+//     EVENTO_STRESS=long go test ./executor/... -run 'Conformance.*/Stress' -timeout 60m
+//
+//   - EVENTO_STRESS=N multiplies the commits of the default (or -short)
+//     size by N.
+//
+// Child processes: the test binary re-executes itself (os.Args[0]
+// -test.run=^$) with EVENTO_EXECUTORTEST_CHILD and the DSN in its
+// environment; the backend's TestMain calls ChildMain when IsChild is
+// true. A child prints "ready", waits for "go" on stdin, and prints one
+// line per acknowledged event.
+//
+// Events/Routing checks the routing-key rule: an aggregate's key is fixed
+// by its first event, later events inherit it, and a different key is
+// refused (*evento.RoutingKeyError) with nothing of the batch written.
+//
 // Benchmark runs the shared workloads (appends, batches, concurrent
 // writers, replay, log walks) for a backend and reports events/s.
 package executortest

@@ -23,7 +23,7 @@ func TestConformance(t *testing.T) {
 		// The stress test's executors and child processes open the same
 		// file by DSN (the package registers the sqlite scheme).
 		DSN: func(t *testing.T) string {
-			return "sqlite:" + filepath.Join(t.TempDir(), "evento.db") + "?busy_timeout=60000"
+			return "sqlite:" + filepath.Join(t.TempDir(), "evento.db") + "?busy_timeout=60000&synchronous=normal"
 		},
 	})
 }
