@@ -66,7 +66,9 @@
 // commits):
 //
 //   - default (CI): 32 × 60; 2 × 4 × 40, about 4,700 events.
+//
 //   - go test -short: 32 × 15; 2 × 2 × 15. Under -race: 32 × 20; 2 × 2 × 20.
+//
 //   - EVENTO_STRESS=long: 64 × 600; 6 × 8 × 300, about 100,000 events:
 //
 //     EVENTO_STRESS=long go test ./executor/... -run 'Conformance.*/Stress' -timeout 60m
