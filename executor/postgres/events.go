@@ -48,32 +48,50 @@ const eventCols = "tx, seq, id, aggregate_type, aggregate_id, version, name, rou
 const planSettings = "set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true)"
 
 // horizonSQL computes the read horizon of a schema's event log and stores it
-// in the setting evento.horizon, local to the read's implicit transaction,
-// for the statements that follow in the same pipeline (each with its own,
-// later snapshot in READ COMMITTED).
+// in the setting evento.horizon, local to the read's transaction, for the
+// statements that follow in the same pipeline (each with its own, later
+// snapshot: reads run in an explicit READ COMMITTED transaction, see
+// beginRead).
 //
 // The horizon H is the smaller of this statement's snapshot xmax and the
-// smallest transaction id of the writers registered at the time (holders of
-// the schema's shared writers lock that have a transaction id). A writer
-// takes that lock before its transaction id, and keeps it until it ends.
-// So a writer with an id below H had it before this statement's snapshot,
-// was registered then, and had either ended (committed: visible to every
-// later snapshot; aborted: nothing to see) or was still registered and so
-// bounds H. A later statement that returns the rows with tx < H therefore
-// returns every row that will ever have tx < H: no event can later appear
-// behind them. Transactions that write no events (other schemas, other
-// tables, other databases) do not hold readers back.
+// smallest transaction id of the writers registered at the time: the
+// backends holding (or waiting for) the schema's shared writers lock, and
+// their transaction id as PostgreSQL's backend status reports it
+// (pg_stat_get_activity(pid).backend_xid, read from the backend's PGPROC,
+// where the id is stored in the same critical section that assigns it).
+// The transactionid lock in pg_locks is not used: a backend inserts it
+// only after its new id is already in the ProcArray (in other snapshots'
+// in-progress lists and below their xmax), so a writer could be missed.
 //
-// pg_locks shows 32-bit transaction ids; they are widened to xid8 relative
-// to the snapshot's xmax (ids assigned after the snapshot are >= xmax and
-// cannot lower H).
+// A writer takes the writers lock before its transaction id and keeps it
+// until it ends. Let X < H be a writer's id, and t0 the instant of this
+// statement's snapshot. X < H <= xmax means X was assigned before t0 (xmax
+// is one past the newest completed id), so the writer held the lock at t0.
+// pg_locks and the backend status are both read after t0. If the writer
+// ended before either read, its commit is visible to every later snapshot
+// (a transaction leaves the ProcArray before it releases its locks). Else
+// both show it: the lock, and X in its PGPROC, so X bounds H, contradicting
+// X < H. So the later statement that returns the rows with tx < H returns
+// every row that will ever have tx < H: no event can later appear behind
+// them. Transactions that write no events (other schemas, other tables,
+// other databases) do not hold readers back.
+//
+// The backend status is copied once per transaction, at its first use:
+// this statement must be the first of its transaction to read it (it is
+// the first statement after BEGIN). backend_xid is shown to every role,
+// like pg_locks.
+//
+// Transaction ids here are 32-bit; they are widened to xid8 relative to the
+// snapshot's xmax (ids assigned after the snapshot are >= xmax and cannot
+// lower H).
 func horizonSQL(key int64) string {
 	hi, lo := uint32(uint64(key)>>32), uint32(uint64(key))
 	return fmt.Sprintf(`WITH n AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS n),
 w AS (
-	SELECT t.transactionid::text::bigint AS x
-	FROM pg_locks a JOIN pg_locks t ON t.virtualtransaction = a.virtualtransaction AND t.locktype = 'transactionid'
-	WHERE a.locktype = 'advisory' AND a.classid = %d AND a.objid = %d AND a.objsubid = 1)
+	SELECT a.backend_xid::text::bigint AS x
+	FROM pg_locks l CROSS JOIN LATERAL pg_stat_get_activity(l.pid) a
+	WHERE l.locktype = 'advisory' AND l.classid = %d AND l.objid = %d AND l.objsubid = 1
+		AND l.pid IS NOT NULL AND a.backend_xid IS NOT NULL)
 SELECT set_config('evento.horizon', least(n.n, (
 	SELECT min(CASE WHEN d < 2147483648 THEN n.n + d ELSE n.n + d - 4294967296 END)
 	FROM (SELECT ((w.x - (n.n & 4294967295)) + 4294967296) %% 4294967296 AS d FROM w) dd))::text, true),
@@ -81,17 +99,51 @@ SELECT set_config('evento.horizon', least(n.n, (
 FROM n`, hi, lo, planSettings)
 }
 
-// insertSQL returns the statement that appends a batch, alone in its
-// (implicit) transaction: one round trip, like a raw INSERT.
+// beginRead starts every read's transaction, whatever the session's
+// default isolation: a read of several statements (horizon, cursor check,
+// page) needs a new snapshot per statement, which REPEATABLE READ or
+// SERIALIZABLE defaults would not give, and a SERIALIZABLE default would
+// also make reads fail with serialization errors. It is queued in the same
+// pipeline (one round trip) as the read and its COMMIT.
+const beginRead = "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
+
+// beginWrite starts every write's transaction: under a SERIALIZABLE
+// default, concurrent appends (whose predecessor lookups read neighbouring
+// index ranges) fail with serialization errors.
+const beginWrite = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
+
+// sendRead sends queue's statements between beginRead and COMMIT in one
+// pipeline, and returns the results after BEGIN's. Closing them reads the
+// COMMIT's result.
+func (s *Store) sendRead(ctx context.Context, queue func(b *pgx.Batch)) (pgx.BatchResults, error) {
+	b := &pgx.Batch{}
+	b.Queue(beginRead)
+	queue(b)
+	b.Queue("COMMIT")
+	br := s.pool.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, err
+	}
+	return br, nil
+}
+
+// insertSQL returns the statement that appends a batch: one statement,
+// alone in its transaction (see beginWrite), one round trip like a raw
+// INSERT.
 //
 // The ordering lock is taken in a materialized CTE that every inserted row
 // joins, so it is held before the first row is inserted, which is when the
 // transaction id is assigned (nothing before assigns one: the predecessor
-// check uses pg_current_xact_id_if_assigned). The NOT EXISTS checks that
-// every aggregate's expected version is present (the unique constraint
-// catches a version already taken) and older than this transaction, so an
-// aggregate's events are in version order in the global order. hook, for
-// tests, is a select-list expression evaluated after the lock.
+// check uses pg_current_xact_id_if_assigned). CTE p looks up, for each
+// aggregate the batch continues, its expected version's row (present, and
+// older than this transaction, so an aggregate's events are in version
+// order in the global order) and takes its routing key: the aggregate's,
+// fixed by its first event. The rows of such an aggregate are written with
+// that key; if any expected version is missing, or a batch gave a key
+// ($12, NULL when it gave none) that differs, nothing is inserted (the
+// unique constraint catches a version already taken). hook, for tests, is a
+// select-list expression evaluated after the lock.
 //
 // The predecessor is looked up with a row comparison on the unique key,
 // (aggregate_type, aggregate_id, version) >= (t, i, v) ORDER BY that key
@@ -105,19 +157,21 @@ FROM n`, hi, lo, planSettings)
 // against 3 and 0.27 ms this way).
 func (q *queries) insertSQL(hook string) string {
 	with, from := q.lockCTE(hook)
-	return with + `
+	return with + `,
+p AS MATERIALIZED (
+	SELECT p.t, p.i, p.r, (SELECT CASE WHEN e.aggregate_type = p.t AND e.aggregate_id = p.i AND e.version = p.v
+			AND e.tx < coalesce(pg_current_xact_id_if_assigned(), '18446744073709551615'::xid8) THEN e.routing_key END
+		FROM ` + q.ev + ` e WHERE (e.aggregate_type, e.aggregate_id, e.version) >= (p.t, p.i, p.v)
+		ORDER BY e.aggregate_type, e.aggregate_id, e.version LIMIT 1) AS stored
+	FROM unnest($9::bytea[], $10::bytea[], $11::bigint[], $12::bytea[]) AS p(t, i, v, r))
 INSERT INTO ` + q.ev + ` (tx, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata)
-SELECT ` + q.txValue + `, u.id, u.t, u.i, u.v, u.n, u.r, u.d, u.m
+SELECT ` + q.txValue + `, u.id, u.t, u.i, u.v, u.n, CASE WHEN p.t IS NULL THEN u.r ELSE p.stored END, u.d, u.m
 FROM ` + from + `, unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bigint[], $5::bytea[], $6::bytea[], $7::bytea[], $8::bytea[])
 	WITH ORDINALITY AS u(id, t, i, v, n, r, d, m, ord)
-WHERE NOT EXISTS (
-	SELECT 1 FROM unnest($9::bytea[], $10::bytea[], $11::bigint[]) AS p(t, i, v)
-	WHERE coalesce((SELECT CASE WHEN e.aggregate_type = p.t AND e.aggregate_id = p.i AND e.version = p.v THEN e.tx END
-		FROM ` + q.ev + ` e WHERE (e.aggregate_type, e.aggregate_id, e.version) >= (p.t, p.i, p.v)
-		ORDER BY e.aggregate_type, e.aggregate_id, e.version LIMIT 1), '18446744073709551615'::xid8)
-		>= coalesce(pg_current_xact_id_if_assigned(), '18446744073709551615'::xid8))
+	LEFT JOIN p ON p.t = u.t AND p.i = u.i
+WHERE NOT EXISTS (SELECT 1 FROM p WHERE p.stored IS NULL OR p.stored <> coalesce(p.r, p.stored))
 ORDER BY u.ord
-RETURNING tx, seq, ts`
+RETURNING tx, seq, ts, routing_key`
 }
 
 // lockCTE returns the WITH clause taking the ordering lock (and evaluating
@@ -132,21 +186,23 @@ func (q *queries) lockCTE(hook string) (with, from string) {
 }
 
 // insertOneSQL is insertSQL for a single event, with scalar arguments: the
-// same lock, predecessor check and RETURNING, without encoding, decoding
-// and unnesting eleven one-element arrays, which cost about a third of a
-// single-event append's CPU (server and client). $9 is the expected
-// version, 0 for a new aggregate.
+// same lock, predecessor and routing-key check and RETURNING, without
+// encoding, decoding and unnesting a dozen one-element arrays, which cost
+// about a third of a single-event append's CPU (server and client). $9 is
+// the expected version, 0 for a new aggregate; $6 is the routing key of a
+// new aggregate's event, and for an existing aggregate the key the batch
+// gave, or NULL to inherit the stored one.
 func (q *queries) insertOneSQL(hook string) string {
 	with, from := q.lockCTE(hook)
 	return with + `
 INSERT INTO ` + q.ev + ` (tx, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata)
-SELECT ` + q.txValue + `, $1::bytea, $2::bytea, $3::bytea, $4::bigint, $5::bytea, $6::bytea, $7::bytea, $8::bytea
-FROM ` + from + `
-WHERE $9::bigint = 0 OR coalesce((SELECT CASE WHEN e.aggregate_type = $2::bytea AND e.aggregate_id = $3::bytea AND e.version = $9::bigint THEN e.tx END
+SELECT ` + q.txValue + `, $1::bytea, $2::bytea, $3::bytea, $4::bigint, $5::bytea, CASE WHEN $9::bigint = 0 THEN $6::bytea ELSE p.stored END, $7::bytea, $8::bytea
+FROM ` + from + `, (SELECT CASE WHEN $9::bigint <> 0 THEN (SELECT CASE WHEN e.aggregate_type = $2::bytea AND e.aggregate_id = $3::bytea AND e.version = $9::bigint
+			AND e.tx < coalesce(pg_current_xact_id_if_assigned(), '18446744073709551615'::xid8) THEN e.routing_key END
 		FROM ` + q.ev + ` e WHERE (e.aggregate_type, e.aggregate_id, e.version) >= ($2::bytea, $3::bytea, $9::bigint)
-		ORDER BY e.aggregate_type, e.aggregate_id, e.version LIMIT 1), '18446744073709551615'::xid8)
-		< coalesce(pg_current_xact_id_if_assigned(), '18446744073709551615'::xid8)
-RETURNING tx, seq, ts`
+		ORDER BY e.aggregate_type, e.aggregate_id, e.version LIMIT 1) END AS stored) p
+WHERE $9::bigint = 0 OR p.stored = coalesce($6::bytea, p.stored)
+RETURNING tx, seq, ts, routing_key`
 }
 
 func buildQueries(schema string, o Ordering, writersKey, appendKey int64) queries {
@@ -176,11 +232,14 @@ func buildQueries(schema string, o Ordering, writersKey, appendKey int64) querie
 	// say (plain equality on type and id may plan onto the id-led indexes and
 	// read the whole aggregate); the outer check drops a row of another
 	// aggregate.
-	q.versions = `SELECT coalesce((SELECT CASE WHEN x.t = p.t AND x.i = p.i THEN x.v END FROM (
-	SELECT e.aggregate_type AS t, e.aggregate_id AS i, e.version AS v FROM ` + ev + ` e
+	// It gives the aggregate's routing key too (its last event's, which
+	// every write keeps equal to its first's).
+	q.versions = `SELECT coalesce(x.v, 0), coalesce(x.r, ''::bytea) FROM unnest($1::bytea[], $2::bytea[]) WITH ORDINALITY AS p(t, i, ord)
+LEFT JOIN LATERAL (SELECT CASE WHEN y.t = p.t AND y.i = p.i THEN y.v END AS v, CASE WHEN y.t = p.t AND y.i = p.i THEN y.r END AS r FROM (
+	SELECT e.aggregate_type AS t, e.aggregate_id AS i, e.version AS v, e.routing_key AS r FROM ` + ev + ` e
 	WHERE (e.aggregate_type, e.aggregate_id, e.version) <= (p.t, p.i, 9223372036854775807::bigint)
-	ORDER BY e.aggregate_type DESC, e.aggregate_id DESC, e.version DESC LIMIT 1) x), 0)
-FROM unnest($1::bytea[], $2::bytea[]) WITH ORDINALITY AS p(t, i, ord) ORDER BY p.ord`
+	ORDER BY e.aggregate_type DESC, e.aggregate_id DESC, e.version DESC LIMIT 1) y) x ON true
+ORDER BY p.ord`
 	// Replay orders by the whole unique key so only that index serves it,
 	// whatever the statistics (see versions above).
 	q.readAgg = `SELECT ` + eventCols + ` FROM ` + ev + ` WHERE (aggregate_type, aggregate_id, version) > ($1::bytea, $2::bytea, $3::bigint)
@@ -212,7 +271,7 @@ const maxWriteAttempts = 10
 type batchArrays struct {
 	types, aggIDs, names, routing, data, meta [][]byte
 	versions                                  []int64
-	predT, predI                              [][]byte
+	predT, predI, predR                       [][]byte // predR: the key a span gave, or nil
 	predV                                     []int64
 }
 
@@ -247,10 +306,15 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 			a.predT = append(a.predT, []byte(sp.Type))
 			a.predI = append(a.predI, []byte(sp.ID))
 			a.predV = append(a.predV, int64(sp.Expected))
+			var given []byte // NULL: inherit the stored key
+			if sp.RoutingGiven {
+				given = []byte(sp.RoutingKey)
+			}
+			a.predR = append(a.predR, given)
 		}
 	}
 	if a.predT == nil {
-		a.predT, a.predI, a.predV = [][]byte{}, [][]byte{}, []int64{}
+		a.predT, a.predI, a.predV, a.predR = [][]byte{}, [][]byte{}, []int64{}, [][]byte{}
 	}
 	for attempt := 1; ; attempt++ {
 		retry, err := s.writeOnce(ctx, events, spans, &a)
@@ -264,8 +328,9 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 	}
 }
 
-// writeOnce runs one write: a single INSERT statement in its own implicit
-// transaction. It reports whether a failure is worth retrying.
+// writeOnce runs one write: a single INSERT statement in its own READ
+// COMMITTED transaction, BEGIN, INSERT and COMMIT pipelined in one round
+// trip. It reports whether a failure is worth retrying.
 func (s *Store) writeOnce(ctx context.Context, events []evento.Event, spans []evento.Span, a *batchArrays) (retry bool, err error) {
 	// IDs increase with call order in this process; positions are assigned
 	// by the database.
@@ -288,21 +353,37 @@ func (s *Store) writeOnce(ctx context.Context, events []evento.Event, spans []ev
 			}
 		}
 	}
-	var rows pgx.Rows
-	if one {
-		rows, err = s.pool.Query(ctx, insert, ids[0], a.types[0], a.aggIDs[0], a.versions[0], a.names[0], a.routing[0], a.data[0], a.meta[0], int64(spans[0].Expected))
-	} else {
-		rows, err = s.pool.Query(ctx, insert, ids, a.types, a.aggIDs, a.versions, a.names, a.routing, a.data, a.meta, a.predT, a.predI, a.predV)
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return false, s.wrap("write", err)
 	}
+	defer conn.Release()
+	b := &pgx.Batch{}
+	b.Queue(beginWrite)
+	if one {
+		var r any = a.routing[0]
+		if sp := &spans[0]; sp.Expected > 0 && !sp.RoutingGiven {
+			r = nil // inherit the stored key
+		}
+		b.Queue(insert, ids[0], a.types[0], a.aggIDs[0], a.versions[0], a.names[0], r, a.data[0], a.meta[0], int64(spans[0].Expected))
+	} else {
+		b.Queue(insert, ids, a.types, a.aggIDs, a.versions, a.names, a.routing, a.data, a.meta, a.predT, a.predI, a.predV, a.predR)
+	}
+	b.Queue("COMMIT")
+	br := conn.SendBatch(ctx, b)
 	n := 0
+	_, err = br.Exec()
 	if err == nil {
+		var rows pgx.Rows
+		rows, err = br.Query()
 		var (
 			txid uint64
 			seq  int64
 			ts   time.Time
+			rk   pgtype.DriverBytes
 		)
-		for rows.Next() {
-			if err = rows.Scan(&txid, &seq, &ts); err != nil {
+		for err == nil && rows.Next() {
+			if err = rows.Scan(&txid, &seq, &ts, &rk); err != nil {
 				break
 			}
 			if n < len(events) {
@@ -310,6 +391,9 @@ func (s *Store) writeOnce(ctx context.Context, events []evento.Event, spans []ev
 				copy(e.ID[:], ids[n])
 				e.Position = evento.Position{Tx: txid, Seq: uint64(seq)}
 				e.Timestamp = ts.UTC()
+				if string(rk) != e.RoutingKey {
+					e.RoutingKey = string(rk) // inherited from the aggregate
+				}
 			}
 			n++
 		}
@@ -317,6 +401,9 @@ func (s *Store) writeOnce(ctx context.Context, events []evento.Event, spans []ev
 		if err == nil {
 			err = rows.Err()
 		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr // the COMMIT's
 	}
 	if err == nil && n == len(events) {
 		return false, nil
@@ -331,26 +418,66 @@ func (s *Store) writeOnce(ctx context.Context, events []evento.Event, spans []ev
 	}
 	// A version conflict (unique violation), or no row inserted: an
 	// expected version is missing, or was not yet visible, or was written
-	// by a newer transaction. Nothing was written: read the actual versions.
+	// by a newer transaction, or a routing key differs from the stored
+	// one. Nothing was written: end the failed transaction and read the
+	// actual versions and keys.
 	spanT, spanI := make([][]byte, len(spans)), make([][]byte, len(spans))
 	for i, sp := range spans {
 		spanT[i], spanI[i] = []byte(sp.Type), []byte(sp.ID)
 	}
-	vrows, verr := s.pool.Query(ctx, s.q.versions, spanT, spanI)
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		// A separate round trip: the batch below prepares its statements
+		// first, which an aborted transaction refuses.
+		if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+			return false, s.wrap("write: rollback after conflict", err)
+		}
+	}
+	vb := &pgx.Batch{}
+	vb.Queue(beginRead)
+	vb.Queue(s.q.versions, spanT, spanI)
+	vb.Queue("COMMIT")
+	vbr := conn.SendBatch(ctx, vb)
 	var actual []int64
+	var keys []string
+	var verr error
+	for range len(vb.QueuedQueries) - 2 {
+		if _, verr = vbr.Exec(); verr != nil {
+			break
+		}
+	}
 	if verr == nil {
-		actual, verr = pgx.CollectRows(vrows, pgx.RowTo[int64])
+		var vrows pgx.Rows
+		if vrows, verr = vbr.Query(); verr == nil {
+			var v int64
+			var k []byte
+			_, verr = pgx.ForEachRow(vrows, []any{&v, &k}, func() error {
+				actual, keys = append(actual, v), append(keys, string(k))
+				return nil
+			})
+		}
+	}
+	if cerr := vbr.Close(); verr == nil {
+		verr = cerr
+	}
+	if verr == nil && len(actual) != len(spans) {
+		verr = fmt.Errorf("%d versions for %d aggregates", len(actual), len(spans))
 	}
 	if verr != nil {
 		return false, s.wrap("write: read versions after conflict", verr)
 	}
-	for i, sp := range spans {
-		if i < len(actual) && uint64(actual[i]) != sp.Expected {
+	for i := range spans {
+		if sp := &spans[i]; uint64(actual[i]) != sp.Expected {
 			return false, &evento.VersionConflictError{AggregateType: sp.Type, AggregateID: sp.ID, Expected: sp.Expected, Actual: uint64(actual[i])}
 		}
 	}
-	// Every aggregate is at its expected version now: a concurrent writer
-	// committed it after this statement's snapshot. Retry.
+	for i := range spans {
+		if _, rerr := spans[i].Routing(keys[i]); rerr != nil {
+			return false, rerr
+		}
+	}
+	// Every aggregate is at its expected version now, with the keys given:
+	// a concurrent writer committed it after this statement's snapshot.
+	// Retry.
 	return true, &evento.VersionConflictError{AggregateType: spans[0].Type, AggregateID: spans[0].ID, Expected: spans[0].Expected, Actual: uint64(actual[0])}
 }
 
@@ -451,23 +578,31 @@ func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
 	if s.cfg.explain != nil {
 		s.cfg.explain(pageSQL, pageArgs)
 	}
-	b := &pgx.Batch{}
-	if horizon != "" {
-		b.Queue(s.q.prelude)
-	} else {
-		b.Queue(s.q.planOnly)
-	}
+	var otherSQL string
+	var otherArgs []any
 	if pos != nil {
-		b.Queue(s.q.cursorID, pos.Tx, int64(pos.Seq))
 		ws, oargs := build(otherCmp)
 		parts := make([]string, len(ws))
 		for i, w := range ws {
 			parts[i] = "EXISTS (SELECT 1 FROM " + ev + w + ")"
 		}
-		b.Queue("SELECT "+strings.Join(parts, " OR "), oargs...)
+		otherSQL, otherArgs = "SELECT "+strings.Join(parts, " OR "), oargs
 	}
-	b.Queue(pageSQL, pageArgs...)
-	br := s.pool.SendBatch(ctx, b)
+	br, err := s.sendRead(ctx, func(b *pgx.Batch) {
+		if horizon != "" {
+			b.Queue(s.q.prelude)
+		} else {
+			b.Queue(s.q.planOnly)
+		}
+		if pos != nil {
+			b.Queue(s.q.cursorID, pos.Tx, int64(pos.Seq))
+			b.Queue(otherSQL, otherArgs...)
+		}
+		b.Queue(pageSQL, pageArgs...)
+	})
+	if err != nil {
+		return evento.Page{}, s.wrap("read", err)
+	}
 	defer br.Close()
 	hasOther := false
 	if _, err := br.Exec(); err != nil {
@@ -577,10 +712,13 @@ func (s *Store) ReadAggregate(ctx context.Context, aggregateType, id string, aft
 	if after > math.MaxInt64 {
 		return []evento.Event{}, nil
 	}
-	b := &pgx.Batch{}
-	b.Queue(s.q.planOnly)
-	b.Queue(s.q.readAgg, []byte(aggregateType), []byte(id), int64(after), lim)
-	br := s.pool.SendBatch(ctx, b)
+	br, err := s.sendRead(ctx, func(b *pgx.Batch) {
+		b.Queue(s.q.planOnly)
+		b.Queue(s.q.readAgg, []byte(aggregateType), []byte(id), int64(after), lim)
+	})
+	if err != nil {
+		return nil, s.wrap("read aggregate", err)
+	}
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
 		return nil, s.wrap("read aggregate", err)
@@ -610,7 +748,14 @@ func (s *Store) AggregateVersion(ctx context.Context, aggregateType, id string) 
 		return 0, err
 	}
 	var v int64
-	if err := s.pool.QueryRow(ctx, s.q.aggVersion, []byte(aggregateType), []byte(id)).Scan(&v); err != nil {
+	br, err := s.sendRead(ctx, func(b *pgx.Batch) { b.Queue(s.q.aggVersion, []byte(aggregateType), []byte(id)) })
+	if err == nil {
+		err = br.QueryRow().Scan(&v)
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
 		return 0, s.wrap("aggregate version", err)
 	}
 	return uint64(v), nil
@@ -626,15 +771,22 @@ func (s *Store) AggregateIDs(ctx context.Context, aggregateType, after string, l
 	if limit <= 0 {
 		limit = cursor.MaxPageSize
 	}
-	rows, err := s.pool.Query(ctx, s.q.aggIDs, []byte(aggregateType), []byte(after), int64(limit))
+	br, err := s.sendRead(ctx, func(b *pgx.Batch) { b.Queue(s.q.aggIDs, []byte(aggregateType), []byte(after), int64(limit)) })
 	if err != nil {
 		return nil, s.wrap("aggregate ids", err)
 	}
-	ids, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
-		var b []byte
-		err := r.Scan(&b)
-		return string(b), err
-	})
+	rows, err := br.Query()
+	var ids []string
+	if err == nil {
+		ids, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+			var b []byte
+			err := r.Scan(&b)
+			return string(b), err
+		})
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return nil, s.wrap("aggregate ids", err)
 	}
@@ -649,15 +801,17 @@ func (s *Store) Head(ctx context.Context) (evento.Position, error) {
 	}
 	var tx uint64
 	var seq int64
-	var err error
-	if s.q.horizon == "" {
-		err = s.pool.QueryRow(ctx, s.q.head).Scan(&tx, &seq)
-	} else {
-		b := &pgx.Batch{}
-		b.Queue(s.q.prelude)
+	br, err := s.sendRead(ctx, func(b *pgx.Batch) {
+		if s.q.horizon != "" {
+			b.Queue(s.q.prelude)
+		}
 		b.Queue(s.q.head)
-		br := s.pool.SendBatch(ctx, b)
-		if _, err = br.Exec(); err == nil {
+	})
+	if err == nil {
+		if s.q.horizon != "" {
+			_, err = br.Exec()
+		}
+		if err == nil {
 			err = br.QueryRow().Scan(&tx, &seq)
 		}
 		if cerr := br.Close(); err == nil {

@@ -186,9 +186,9 @@ func TestWriteReadsOLogN(t *testing.T) {
 			oneLits := `'\x00000000000000000000000000000000', '\x41', '\x626967', ` + fmt.Sprint(n+1) + `, '\x45', '\x', '\x64', NULL, ` + fmt.Sprint(n)
 			batchArgs := []any{[][]byte{make([]byte, 16)}, [][]byte{[]byte("A")}, [][]byte{[]byte("big")}, []int64{n + 1},
 				[][]byte{[]byte("E")}, [][]byte{{}}, [][]byte{[]byte("d")}, [][]byte{nil},
-				[][]byte{[]byte("A")}, [][]byte{[]byte("big")}, []int64{n}}
+				[][]byte{[]byte("A")}, [][]byte{[]byte("big")}, []int64{n}, [][]byte{nil}}
 			batchLits := `'{"\\x00000000000000000000000000000000"}', '{"\\x41"}', '{"\\x626967"}', '{` + fmt.Sprint(n+1) + `}',
-	'{"\\x45"}', '{"\\x"}', '{"\\x64"}', '{NULL}', '{"\\x41"}', '{"\\x626967"}', '{` + fmt.Sprint(n) + `}'`
+	'{"\\x45"}', '{"\\x"}', '{"\\x64"}', '{NULL}', '{"\\x41"}', '{"\\x626967"}', '{` + fmt.Sprint(n) + `}', '{NULL}'`
 			stmts := []struct {
 				name, sql, lits string
 				args            []any

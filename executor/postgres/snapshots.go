@@ -53,9 +53,22 @@ func (s *Store) LoadSnapshot(ctx context.Context, aggregateType, revision, id st
 		data      []byte
 		createdAt time.Time
 	)
-	err := s.pool.QueryRow(ctx, `SELECT version, cursor, event_time, event_time_ns, data, created_at FROM `+s.schema+`.snapshots
+	// In an explicit READ COMMITTED transaction, like every read (see
+	// beginRead): a SERIALIZABLE session default would take predicate
+	// locks and could fail it.
+	br, err := s.sendRead(ctx, func(b *pgx.Batch) {
+		b.Queue(`SELECT version, cursor, event_time, event_time_ns, data, created_at FROM `+s.schema+`.snapshots
 WHERE aggregate_type = $1 AND aggregate_id = $2 AND revision = $3 AND version <= $4
-ORDER BY version DESC LIMIT 1`, []byte(aggregateType), []byte(id), []byte(revision), bound).Scan(&version, &cur, &et, &etNs, &data, &createdAt)
+ORDER BY version DESC LIMIT 1`, []byte(aggregateType), []byte(id), []byte(revision), bound)
+	})
+	if err == nil {
+		err = br.QueryRow().Scan(&version, &cur, &et, &etNs, &data, &createdAt)
+		if cerr := br.Close(); err == nil || errors.Is(err, pgx.ErrNoRows) {
+			if cerr != nil {
+				err = cerr
+			}
+		}
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return evento.Snapshot{}, fmt.Errorf("postgres executor: snapshot of %s/%q revision %q: %w", aggregateType, id, revision, evento.ErrNotFound)
 	}
