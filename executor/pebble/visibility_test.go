@@ -241,3 +241,64 @@ func TestDurableVisibilityStress(t *testing.T) {
 		t.Errorf("readers saw writes that had not returned: %s", &c)
 	}
 }
+
+// TestCommittedNotShownBeforeHead holds the committer after a group's
+// batch committed (visible to Pebble iterators) and before it publishes
+// the head: no read path shows the group, and every one shows it once the
+// Write returned.
+func TestCommittedNotShownBeforeHead(t *testing.T) {
+	s := setup(t)
+	ctx := t.Context()
+	first := mustWrite(t, s, ev("H", "a", 1, "Created", "rk"))
+	held, release := make(chan struct{}), make(chan struct{})
+	s.testHookCommitted = func() {
+		s.testHookCommitted = nil // committer goroutine only
+		close(held)
+		<-release
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Write(context.Background(), []evento.Event{ev("H", "a", 2, "Renamed", ""), ev("H", "b", 1, "Created", "")})
+	}()
+	<-held
+	// The batch is in Pebble: the committer's own view sees it.
+	it, err := s.db.NewIter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for ok := it.SeekGE(eventKey(nil, 2)); ok && it.Key()[0] == tagEvent; ok = it.Next() {
+		n++
+	}
+	it.Close()
+	if n != 2 {
+		t.Fatalf("the held group is not in Pebble (%d events past the first)", n)
+	}
+	check := func(wantEvents int, wantVersion uint64, wantIDs int) {
+		t.Helper()
+		if h, _ := s.Head(ctx); h.Seq != uint64(wantEvents) {
+			t.Errorf("Head = %v, want %d", h, wantEvents)
+		}
+		if evs, err := s.ReadAggregate(ctx, "H", "a", 0, 0); err != nil || uint64(len(evs)) != wantVersion {
+			t.Errorf("ReadAggregate = %d events, %v; want %d", len(evs), err, wantVersion)
+		}
+		if v, err := s.AggregateVersion(ctx, "H", "a"); err != nil || v != wantVersion {
+			t.Errorf("AggregateVersion = %d, %v; want %d", v, err, wantVersion)
+		}
+		if ids, err := s.AggregateIDs(ctx, "H", "", 0); err != nil || len(ids) != wantIDs {
+			t.Errorf("AggregateIDs = %v, %v; want %d ids", ids, err, wantIDs)
+		}
+		if p, err := s.Read(ctx, evento.All()); err != nil || len(p.Events) != wantEvents {
+			t.Errorf("Read = %d events, %v; want %d", len(p.Events), err, wantEvents)
+		}
+		if p, err := s.Read(ctx, evento.ByAggregate("H", "a").First(10, first[0].Cursor())); err != nil || len(p.Events) != int(wantVersion)-1 {
+			t.Errorf("Read after v1 = %d events, %v; want %d", len(p.Events), err, wantVersion-1)
+		}
+	}
+	check(1, 1, 1)
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	check(3, 2, 2)
+}
