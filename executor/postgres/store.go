@@ -143,11 +143,18 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return nil, fmt.Errorf("postgres executor: DSN %q is not a postgres:// URL: %w", red, executor.ErrInvalidDSN)
 	}
-	q := u.Query()
+	// The query is read and rebuilt as raw text, like libpq reads it: pairs
+	// split on '&', each half percent-decoded, '+' a plain character, the
+	// last occurrence winning. url.Values would decode '+' as a space and
+	// re-encode spaces as '+', which libpq and pgx read as a '+'
+	// (application_name=my%20app would arrive as "my+app").
+	q, kept, err := splitQuery(u.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("postgres executor: DSN %q: %v: %w", red, err, executor.ErrInvalidDSN)
+	}
 	var dsnOpts []Option
 	var bad []string
-	for k, vs := range q {
-		v := vs[len(vs)-1]
+	for k, v := range q {
 		switch {
 		case k == "schema":
 			if v == "" {
@@ -183,10 +190,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("postgres executor: DSN %q: unknown option(s) %s (evento options: schema, ordering, listen, poll_interval; plus libpq and pool_* options): %w",
 			red, strings.Join(bad, ", "), executor.ErrInvalidDSN)
 	}
-	for k := range eventoOptions {
-		q.Del(k)
-	}
-	u.RawQuery = q.Encode()
+	u.RawQuery = kept
 	pcfg, err := pgxpool.ParseConfig(u.String())
 	if err != nil {
 		return nil, fmt.Errorf("postgres executor: DSN %q: %s: %w", red, redactErr(err, dsn), executor.ErrInvalidDSN)
@@ -205,6 +209,34 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// splitQuery reads a DSN's raw query string: it returns every option's
+// decoded value (the last occurrence of a key wins) and the raw text of the
+// pairs that are not evento's, untouched, to pass on to pgx.
+func splitQuery(raw string) (map[string]string, string, error) {
+	opts := map[string]string{}
+	var kept []string
+	for pair := range strings.SplitSeq(raw, "&") {
+		if pair == "" {
+			continue
+		}
+		rk, rv, _ := strings.Cut(pair, "=")
+		k, err := url.PathUnescape(rk)
+		if err != nil {
+			return nil, "", fmt.Errorf("option %q: %v", rk, err)
+		}
+		v, err := url.PathUnescape(rv)
+		if err != nil {
+			// Not err's text: it quotes the value, maybe a password.
+			return nil, "", fmt.Errorf("option %s: invalid percent-encoding", k)
+		}
+		opts[k] = v
+		if !eventoOptions[k] {
+			kept = append(kept, pair)
+		}
+	}
+	return opts, strings.Join(kept, "&"), nil
 }
 
 // New makes a Store over a ready pool, which the caller keeps owning: Close
