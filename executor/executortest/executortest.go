@@ -117,6 +117,12 @@ type Harness struct {
 	// must call ChildMain when IsChild reports true. Without DSN the stress
 	// test writes from this process only.
 	DSN func(t *testing.T) string
+
+	// ReaderDSN, if set with DSN, returns the DSN the stress test's
+	// readers open, given the DSN its writers opened (after they created
+	// the store): the same store seen by, for example, another database
+	// role that may only read.
+	ReaderDSN func(t *testing.T, dsn string) string
 }
 
 // Run runs the whole conformance suite: RunEvents, RunSubscribers,

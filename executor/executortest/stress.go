@@ -145,6 +145,17 @@ func testStress(t *testing.T, h Harness) {
 	if caps.MultiProcess {
 		execs = append(execs, reopen(t, open))
 	}
+	// Readers open the reader DSN when the harness has one.
+	rexecs := execs
+	if h.ReaderDSN != nil && dsn != "" {
+		rdsn := h.ReaderDSN(t, dsn)
+		ropen := func(ctx context.Context) (evento.Executor, error) { return executor.Open(ctx, rdsn) }
+		rexecs = nil
+		for range execs {
+			rexecs = append(rexecs, reopen(t, ropen))
+		}
+		t.Logf("stress: readers open %s", executor.Redact(rdsn))
+	}
 	var children *stressChildren
 	switch {
 	case !caps.MultiProcess:
@@ -176,7 +187,7 @@ func testStress(t *testing.T, h Harness) {
 				shape: sh.name, routing: rt.name,
 				q:        sh.q(rt.r).WithRouting(rt.r),
 				pageSize: pageSize,
-				x:        execs[n%len(execs)],
+				x:        rexecs[n%len(rexecs)],
 				// Two readers poll without waiting for a signal.
 				spin:    spin,
 				seenIDs: map[ulid.ULID]int{},
@@ -188,7 +199,7 @@ func testStress(t *testing.T, h Harness) {
 	// Point readers, one per executor.
 	var pwg sync.WaitGroup
 	var pointReads atomic.Int64
-	for i, px := range execs {
+	for i, px := range rexecs {
 		pwg.Go(func() { stressPointReader(ctx, px, i, done, faults, &pointReads) })
 	}
 
@@ -279,7 +290,7 @@ func testStress(t *testing.T, h Harness) {
 		return
 	}
 	if len(all) > 0 {
-		wantHead(t, execs[len(execs)-1], all[len(all)-1].Position)
+		wantHead(t, rexecs[len(rexecs)-1], all[len(all)-1].Position)
 	}
 }
 

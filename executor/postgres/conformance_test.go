@@ -2,12 +2,16 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor"
 	"github.com/evento-go/evento/executor/executortest"
 	"github.com/evento-go/evento/executor/postgres"
 	"github.com/evento-go/evento/executor/postgres/postgrestest"
@@ -122,4 +126,84 @@ func TestConformanceRepeatableRead(t *testing.T) {
 // serializable.
 func TestConformanceSerializable(t *testing.T) {
 	executortest.RunEvents(t, harness(isolation(t, "serializable")))
+}
+
+// envAdminDSN names the environment variable holding a DSN of a role
+// allowed to create roles (CREATEROLE), for TestConformanceReaderRole. By
+// default the test uses the base test DSN, whose role may lack it.
+const envAdminDSN = "EVENTO_POSTGRES_ADMIN_DSN"
+
+// TestConformanceReaderRole runs the stress test with its readers connected
+// as another role: not a superuser, not the schema's owner, granted only
+// USAGE on the schema and SELECT on its tables, and whose sessions default
+// to repeatable read. It must see every event the writers committed.
+func TestConformanceReaderRole(t *testing.T) {
+	postgrestest.Require(t)
+	admin := strings.TrimSpace(os.Getenv(envAdminDSN))
+	if admin == "" {
+		admin = postgrestest.BaseDSN()
+	}
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("connect as the admin role (%s): %v", envAdminDSN, err)
+	}
+	defer conn.Close(context.Background())
+	var can bool
+	if err := conn.QueryRow(ctx, "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user").Scan(&can); err != nil {
+		t.Fatalf("read the admin role's privileges: %v", err)
+	}
+	if !can {
+		t.Skipf("the role of %s cannot create roles: set %s to the DSN of a role with CREATEROLE (or grant it: ALTER ROLE evento CREATEROLE)", executor.Redact(admin), envAdminDSN)
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	role := "evt_reader_" + hex.EncodeToString(rnd[:4])
+	password := hex.EncodeToString(rnd[4:])
+	for _, sql := range []string{
+		"CREATE ROLE " + role + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '" + password + "'",
+		"ALTER ROLE " + role + " SET default_transaction_isolation = 'repeatable read'",
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	// Registered before the schemas' cleanups, so it runs after them.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Errorf("drop role %s: %v", role, err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(ctx, "DROP ROLE IF EXISTS "+role); err != nil {
+			t.Errorf("drop role %s: %v", role, err)
+		}
+	})
+	h := harness(nil)
+	h.ReaderDSN = func(t *testing.T, dsn string) string {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatalf("parse DSN: %v", err)
+		}
+		schema := pgx.Identifier{u.Query().Get("schema")}.Sanitize()
+		owner, err := pgx.Connect(ctx, postgrestest.BaseDSN())
+		if err != nil {
+			t.Fatalf("connect as the schema's owner: %v", err)
+		}
+		defer owner.Close(context.Background())
+		for _, sql := range []string{
+			"GRANT USAGE ON SCHEMA " + schema + " TO " + role,
+			"GRANT SELECT ON ALL TABLES IN SCHEMA " + schema + " TO " + role,
+		} {
+			if _, err := owner.Exec(ctx, sql); err != nil {
+				t.Fatalf("%s: %v", sql, err)
+			}
+		}
+		u.User = url.UserPassword(role, password)
+		return u.String()
+	}
+	executortest.RunStress(t, h)
 }
