@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -107,10 +108,75 @@ FROM n`, hi, lo, planSettings)
 // pipeline (one round trip) as the read and its COMMIT.
 const beginRead = "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
 
-// beginWrite starts every write's transaction: under a SERIALIZABLE
-// default, concurrent appends (whose predecessor lookups read neighbouring
-// index ranges) fail with serialization errors.
+// beginWrite starts a write's transaction on a connection whose session
+// defaults to SERIALIZABLE (see explicitRC): there, concurrent appends
+// (whose predecessor lookups read neighbouring index ranges) fail with
+// serialization errors.
 const beginWrite = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
+
+// explicitRCKey marks, in a connection's pgconn.CustomData, a session on
+// which a statement alone in its implicit transaction failed with a
+// serialization error (SQLSTATE 40001): its default isolation is
+// SERIALIZABLE. Single-statement reads and writes run in their implicit
+// transaction (one statement, one snapshot: READ COMMITTED and REPEATABLE
+// READ behave alike, and BEGIN and COMMIT would cost 10-20% of an append's
+// time); on a marked connection they run between beginRead or beginWrite
+// and COMMIT, pipelined in the same round trip. The failed statement is run
+// again that way at once, so a caller never sees the error.
+const explicitRCKey = "evento.explicit-read-committed"
+
+func explicitRC(c *pgxpool.Conn) bool {
+	v, _ := c.Conn().PgConn().CustomData()[explicitRCKey].(bool)
+	return v
+}
+
+// serializationFailure reports whether err is a serialization error on a
+// connection not yet marked explicitRC, and marks it.
+func serializationFailure(c *pgxpool.Conn, err error) bool {
+	var pgErr *pgconn.PgError
+	if explicitRC(c) || !errors.As(err, &pgErr) || pgErr.Code != "40001" {
+		return false
+	}
+	c.Conn().PgConn().CustomData()[explicitRCKey] = true
+	return true
+}
+
+// readOne runs a read of one statement (queued by queue, results read by
+// scan) in its implicit transaction, or in an explicit READ COMMITTED one
+// on a connection marked explicitRC.
+func (s *Store) readOne(ctx context.Context, queue func(b *pgx.Batch), scan func(br pgx.BatchResults) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	for {
+		wrap := explicitRC(conn)
+		b := &pgx.Batch{}
+		if wrap {
+			b.Queue(beginRead)
+		}
+		queue(b)
+		if wrap {
+			b.Queue("COMMIT")
+		}
+		br := conn.SendBatch(ctx, b)
+		var err error
+		if wrap {
+			_, err = br.Exec()
+		}
+		if err == nil {
+			err = scan(br)
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if serializationFailure(conn, err) {
+			continue
+		}
+		return err
+	}
+}
 
 // sendRead sends queue's statements between beginRead and COMMIT in one
 // pipeline, and returns the results after BEGIN's. Closing them reads the
@@ -328,9 +394,10 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 	}
 }
 
-// writeOnce runs one write: a single INSERT statement in its own READ
-// COMMITTED transaction, BEGIN, INSERT and COMMIT pipelined in one round
-// trip. It reports whether a failure is worth retrying.
+// writeOnce runs one write: a single INSERT statement alone in its
+// transaction, implicit, or explicit READ COMMITTED (BEGIN, INSERT and
+// COMMIT pipelined in one round trip) on a connection marked explicitRC.
+// It reports whether a failure is worth retrying.
 func (s *Store) writeOnce(ctx context.Context, events []evento.Event, spans []evento.Span, a *batchArrays) (retry bool, err error) {
 	// IDs increase with call order in this process; positions are assigned
 	// by the database.
@@ -358,8 +425,12 @@ func (s *Store) writeOnce(ctx context.Context, events []evento.Event, spans []ev
 		return false, s.wrap("write", err)
 	}
 	defer conn.Release()
+again:
+	wrap := explicitRC(conn)
 	b := &pgx.Batch{}
-	b.Queue(beginWrite)
+	if wrap {
+		b.Queue(beginWrite)
+	}
 	if one {
 		var r any = a.routing[0]
 		if sp := &spans[0]; sp.Expected > 0 && !sp.RoutingGiven {
@@ -369,10 +440,14 @@ func (s *Store) writeOnce(ctx context.Context, events []evento.Event, spans []ev
 	} else {
 		b.Queue(insert, ids, a.types, a.aggIDs, a.versions, a.names, a.routing, a.data, a.meta, a.predT, a.predI, a.predV, a.predR)
 	}
-	b.Queue("COMMIT")
+	if wrap {
+		b.Queue("COMMIT")
+	}
 	br := conn.SendBatch(ctx, b)
 	n := 0
-	_, err = br.Exec()
+	if wrap {
+		_, err = br.Exec()
+	}
 	if err == nil {
 		var rows pgx.Rows
 		rows, err = br.Query()
@@ -407,6 +482,14 @@ func (s *Store) writeOnce(ctx context.Context, events []evento.Event, spans []ev
 	}
 	if err == nil && n == len(events) {
 		return false, nil
+	}
+	if serializationFailure(conn, err) {
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+				return false, s.wrap("write: rollback", err)
+			}
+		}
+		goto again
 	}
 	var pgErr *pgconn.PgError
 	unique := errors.As(err, &pgErr) && pgErr.Code == "23505"
@@ -712,29 +795,25 @@ func (s *Store) ReadAggregate(ctx context.Context, aggregateType, id string, aft
 	if after > math.MaxInt64 {
 		return []evento.Event{}, nil
 	}
-	br, err := s.sendRead(ctx, func(b *pgx.Batch) {
-		b.Queue(s.q.planOnly)
-		b.Queue(s.q.readAgg, []byte(aggregateType), []byte(id), int64(after), lim)
-	})
-	if err != nil {
-		return nil, s.wrap("read aggregate", err)
-	}
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return nil, s.wrap("read aggregate", err)
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return nil, s.wrap("read aggregate", err)
-	}
 	hint := limit
 	if hint <= 0 || hint > 1024 {
 		hint = 16
 	}
-	evs, err := scanEvents(rows, hint)
-	if err == nil {
-		err = br.Close()
-	}
+	var evs []evento.Event
+	err := s.readOne(ctx, func(b *pgx.Batch) {
+		b.Queue(s.q.planOnly)
+		b.Queue(s.q.readAgg, []byte(aggregateType), []byte(id), int64(after), lim)
+	}, func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		evs, err = scanEvents(rows, hint)
+		return err
+	})
 	if err != nil {
 		return nil, s.wrap("read aggregate", err)
 	}
@@ -748,13 +827,8 @@ func (s *Store) AggregateVersion(ctx context.Context, aggregateType, id string) 
 		return 0, err
 	}
 	var v int64
-	br, err := s.sendRead(ctx, func(b *pgx.Batch) { b.Queue(s.q.aggVersion, []byte(aggregateType), []byte(id)) })
-	if err == nil {
-		err = br.QueryRow().Scan(&v)
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-	}
+	err := s.readOne(ctx, func(b *pgx.Batch) { b.Queue(s.q.aggVersion, []byte(aggregateType), []byte(id)) },
+		func(br pgx.BatchResults) error { return br.QueryRow().Scan(&v) })
 	if err != nil {
 		return 0, s.wrap("aggregate version", err)
 	}
@@ -771,22 +845,19 @@ func (s *Store) AggregateIDs(ctx context.Context, aggregateType, after string, l
 	if limit <= 0 {
 		limit = cursor.MaxPageSize
 	}
-	br, err := s.sendRead(ctx, func(b *pgx.Batch) { b.Queue(s.q.aggIDs, []byte(aggregateType), []byte(after), int64(limit)) })
-	if err != nil {
-		return nil, s.wrap("aggregate ids", err)
-	}
-	rows, err := br.Query()
 	var ids []string
-	if err == nil {
-		ids, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
-			var b []byte
-			err := r.Scan(&b)
-			return string(b), err
+	err := s.readOne(ctx, func(b *pgx.Batch) { b.Queue(s.q.aggIDs, []byte(aggregateType), []byte(after), int64(limit)) },
+		func(br pgx.BatchResults) error {
+			rows, err := br.Query()
+			if err == nil {
+				ids, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+					var b []byte
+					err := r.Scan(&b)
+					return string(b), err
+				})
+			}
+			return err
 		})
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		return nil, s.wrap("aggregate ids", err)
 	}

@@ -94,9 +94,10 @@ func TestReaderRole(t *testing.T) {
 		t.Fatal(err)
 	}
 	var seen uint64
+	key := postgres.WritersLockKey(s.Schema())
 	if err := r.Pool().QueryRow(ctx, `SELECT a.backend_xid::text::bigint FROM pg_locks l CROSS JOIN LATERAL pg_stat_get_activity(l.pid) a
 		WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND a.backend_xid IS NOT NULL
-		AND l.classid = ($1::bigint >> 32)::oid AND l.objid = ($1::bigint & 4294967295)::oid`, postgres.WritersLockKey(s.Schema())).Scan(&seen); err != nil {
+		AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid`, int64(uint64(key)>>32), int64(uint32(key))).Scan(&seen); err != nil {
 		t.Fatalf("reader role cannot see the writer's xid: %v", err)
 	}
 	if seen != xid&0xffffffff {

@@ -53,22 +53,13 @@ func (s *Store) LoadSnapshot(ctx context.Context, aggregateType, revision, id st
 		data      []byte
 		createdAt time.Time
 	)
-	// In an explicit READ COMMITTED transaction, like every read (see
-	// beginRead): a SERIALIZABLE session default would take predicate
-	// locks and could fail it.
-	br, err := s.sendRead(ctx, func(b *pgx.Batch) {
+	err := s.readOne(ctx, func(b *pgx.Batch) {
 		b.Queue(`SELECT version, cursor, event_time, event_time_ns, data, created_at FROM `+s.schema+`.snapshots
 WHERE aggregate_type = $1 AND aggregate_id = $2 AND revision = $3 AND version <= $4
 ORDER BY version DESC LIMIT 1`, []byte(aggregateType), []byte(id), []byte(revision), bound)
+	}, func(br pgx.BatchResults) error {
+		return br.QueryRow().Scan(&version, &cur, &et, &etNs, &data, &createdAt)
 	})
-	if err == nil {
-		err = br.QueryRow().Scan(&version, &cur, &et, &etNs, &data, &createdAt)
-		if cerr := br.Close(); err == nil || errors.Is(err, pgx.ErrNoRows) {
-			if cerr != nil {
-				err = cerr
-			}
-		}
-	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return evento.Snapshot{}, fmt.Errorf("postgres executor: snapshot of %s/%q revision %q: %w", aggregateType, id, revision, evento.ErrNotFound)
 	}
