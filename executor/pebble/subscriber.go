@@ -103,12 +103,8 @@ func (s *Store) putSub(b *pdb.Batch, key []byte, rec *subRecord) error {
 	return b.Set(key, v, nil)
 }
 
-func (s *Store) commit(b *pdb.Batch) error {
-	if err := b.Commit(s.wopts); err != nil {
-		return fmt.Errorf("pebble executor: commit: %w", err)
-	}
-	return nil
-}
+// commit commits b; a failed commit fails the Store (see applyBatch).
+func (s *Store) commit(b *pdb.Batch) error { return s.applyBatch(b) }
 
 // subOp runs f under the subscriber mutex with the subscriber record of
 // (key, part) and commits the batch f filled.
