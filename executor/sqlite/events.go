@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -47,8 +46,13 @@ const (
 	sqlInsertEvent = `INSERT INTO events (id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, timestamp)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlAggVersion = `SELECT version FROM events WHERE aggregate_type = ? AND aggregate_id = ? ORDER BY version DESC LIMIT 1`
-	sqlLastEvent  = `SELECT position, id FROM events ORDER BY position DESC LIMIT 1`
-	eventCols     = `position, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, timestamp`
+	// sqlAggVersionRouting reads an existing aggregate's version and its
+	// routing key, which its first event fixed: two seeks of the unique
+	// (aggregate_type, aggregate_id, version) index.
+	sqlAggVersionRouting = `SELECT version, (SELECT routing_key FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND version = 1)
+FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 ORDER BY version DESC LIMIT 1`
+	sqlLastEvent = `SELECT position, id FROM events ORDER BY position DESC LIMIT 1`
+	eventCols    = `position, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, timestamp`
 )
 
 // Write appends events atomically. See evento.EventStore.
@@ -73,13 +77,34 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 		}
 	}
 	err = s.writeTx(ctx, "write", func(w *writeConn) error {
-		for _, sp := range spans {
-			actual, err := w.aggregateVersion(ctx, sp.Type, sp.ID)
+		// Versions and routing keys are checked in the transaction that
+		// writes, under SQLite's write lock: no other writer, in this
+		// process or another, can commit in between.
+		for i := range spans {
+			sp := &spans[i]
+			if sp.Expected == 0 {
+				actual, err := w.aggregateVersion(ctx, sp.Type, sp.ID)
+				if err != nil {
+					return s.txErr("write: read version", err)
+				}
+				if actual != 0 {
+					return conflict(*sp, actual)
+				}
+				continue
+			}
+			actual, stored, err := w.aggregateVersionRouting(ctx, sp.Type, sp.ID)
 			if err != nil {
 				return s.txErr("write: read version", err)
 			}
 			if actual != sp.Expected {
-				return conflict(sp, actual)
+				return conflict(*sp, actual)
+			}
+			key, err := sp.Routing(stored)
+			if err != nil {
+				return fmt.Errorf("sqlite executor: write: %w", err)
+			}
+			if key != sp.RoutingKey {
+				evento.SetRouting(events, sp, key)
 			}
 		}
 		// IDs must exceed every stored ID, including those written by
@@ -148,6 +173,18 @@ func (w *writeConn) aggregateVersion(ctx context.Context, typ, id string) (uint6
 		return 0, nil
 	}
 	return uint64(v), err
+}
+
+// aggregateVersionRouting returns an aggregate's version and the routing key
+// of its first event; 0 and "" if it has no events.
+func (w *writeConn) aggregateVersionRouting(ctx context.Context, typ, id string) (uint64, string, error) {
+	var v int64
+	var rk []byte
+	err := w.queryRow(ctx, sqlAggVersionRouting, []any{blob(typ), blob(id)}, &v, &rk)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", nil
+	}
+	return uint64(v), string(rk), err
 }
 
 // scanner reads event rows into evento.Events.
@@ -350,6 +387,16 @@ func (s *Store) Head(ctx context.Context) (evento.Position, error) {
 
 // Read returns one page of the events matching q. See evento.Query for the
 // exact PageInfo rules.
+//
+// A page is read in one WAL snapshot: its events come from one statement,
+// whatever the number of filters (see pageSQL). The other statements of a
+// read, the cursor check and the has-other-pages probe, read only rows
+// that no later commit can add to or change: forward, positions at or
+// before the cursor; backward, the probe reads at or after the cursor but
+// the page itself lies wholly before it. (Positions grow with commit order,
+// see Write, and events are never updated or deleted.) So a Read returns
+// exactly what one snapshot shows: the snapshot of its page statement
+// forward, of its probe backward.
 func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
 	if err := s.check(ctx); err != nil {
 		return evento.Page{}, err
@@ -372,18 +419,12 @@ func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
 		bound = p
 	}
 	plan := planQuery(&q)
-	var events []evento.Event
-	var err error
-	if len(plan.arms) == 1 {
-		sqlText, args := plan.pageSQL(backward, bound, limit+1)
-		var rows *sql.Rows
-		if rows, err = s.query(ctx, sqlText, args...); err != nil {
-			return evento.Page{}, s.wrap("read", err)
-		}
-		events, err = readEvents(rows, make([]evento.Event, 0, limit+1))
-	} else {
-		events, err = s.readUnion(ctx, &plan, backward, bound, limit+1)
+	sqlText, args := plan.pageSQL(backward, bound, limit+1)
+	rows, err := s.query(ctx, sqlText, args...)
+	if err != nil {
+		return evento.Page{}, s.wrap("read", err)
 	}
+	events, err := readEvents(rows, make([]evento.Event, 0, limit+1))
 	if err != nil {
 		return evento.Page{}, s.wrap("read", err)
 	}
@@ -530,20 +571,38 @@ func (a *arm) sql(b *strings.Builder, args []any, cols string, op string, bound 
 	return append(args, limit)
 }
 
-// pageSQL reads up to limit matching events past bound (exclusive; 0 for
-// none) in the read direction. It serves single-arm plans.
+// pageSQL is the one statement that reads up to limit matching events past
+// bound (exclusive; 0 for none) in the read direction.
+//
+// One arm reads its index range in position order. Several arms (an OR of
+// filters) are one statement too, so that every arm reads the same
+// snapshot: each arm reads at most limit positions in order from its own
+// index (a co-routine), the IN list collects and deduplicates them in an
+// ordered ephemeral index, and the outer loop fetches rows by position in
+// that order and stops at limit. Every step is O(page); no sort.
 func (p *plan) pageSQL(backward bool, bound int64, limit int) (string, []any) {
 	var b strings.Builder
-	args := p.arms[0].sql(&b, nil, eventCols, boundOp(backward, bound), bound, backward, limit)
-	return b.String(), args
-}
-
-// positionsSQL reads up to limit matching positions of one arm past bound
-// from the arm's (covering) index.
-func (a *arm) positionsSQL(backward bool, bound int64, limit int) (string, []any) {
-	var b strings.Builder
-	args := a.sql(&b, nil, "position", boundOp(backward, bound), bound, backward, limit)
-	return b.String(), args
+	op := boundOp(backward, bound)
+	if len(p.arms) == 1 {
+		args := p.arms[0].sql(&b, nil, eventCols, op, bound, backward, limit)
+		return b.String(), args
+	}
+	var args []any
+	b.WriteString("SELECT " + eventCols + " FROM events WHERE position IN (")
+	for i := range p.arms {
+		if i > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		b.WriteString("SELECT position FROM (")
+		args = p.arms[i].sql(&b, args, "position", op, bound, backward, limit)
+		b.WriteString(")")
+	}
+	if backward {
+		b.WriteString(") ORDER BY position DESC LIMIT ?")
+	} else {
+		b.WriteString(") ORDER BY position LIMIT ?")
+	}
+	return b.String(), append(args, limit)
 }
 
 func boundOp(backward bool, bound int64) string {
@@ -566,69 +625,4 @@ func (a *arm) existsSQL(atOrBefore bool, bound int64) (string, []any) {
 	var b strings.Builder
 	args := a.sql(&b, nil, "1", op, bound, atOrBefore, 1)
 	return b.String(), args
-}
-
-const sqlEventsAt = `SELECT ` + eventCols + ` FROM events WHERE position IN (SELECT value FROM json_each(?))`
-
-// readUnion reads an OR of several filters: each arm reads at most limit
-// positions in order from its own index, the positions are merged and
-// deduplicated here, and the first limit rows are fetched by position. Every
-// statement is an ordered index range read; nothing reads past the page.
-func (s *Store) readUnion(ctx context.Context, p *plan, backward bool, bound int64, limit int) ([]evento.Event, error) {
-	var positions []int64
-	for i := range p.arms {
-		q, args := p.arms[i].positionsSQL(backward, bound, limit)
-		rows, err := s.query(ctx, q, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var pos int64
-			if err := rows.Scan(&pos); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			positions = append(positions, pos)
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, err
-		}
-	}
-	slices.Sort(positions)
-	positions = slices.Compact(positions)
-	if backward {
-		slices.Reverse(positions)
-	}
-	if len(positions) > limit {
-		positions = positions[:limit]
-	}
-	if len(positions) == 0 {
-		return []evento.Event{}, nil
-	}
-	var b strings.Builder
-	b.WriteByte('[')
-	for i, pos := range positions {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.FormatInt(pos, 10))
-	}
-	b.WriteByte(']')
-	rows, err := s.query(ctx, sqlEventsAt, b.String())
-	if err != nil {
-		return nil, err
-	}
-	events, err := readEvents(rows, make([]evento.Event, 0, len(positions)))
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(events, func(a, b evento.Event) int {
-		if backward {
-			return b.Position.Compare(a.Position)
-		}
-		return a.Position.Compare(b.Position)
-	})
-	return events, nil
 }
