@@ -352,7 +352,7 @@ func stressPointReader(ctx context.Context, x evento.Executor, n int, done <-cha
 		}
 		if h.Less(e.Position) {
 			faults.add(path+" returned an event beyond Head",
-				fmt.Sprintf("%s returned %s, then Head() = %s: the event was visible before its Write could return", path, describe(e), h))
+				fmt.Sprintf("%s returned %s, then Head() = %s: the event was visible before its Write could return, or beyond the head readers page to (a cursor taken from it, e.g. a snapshot's, would skip events committed later below it)", path, describe(e), h))
 		}
 		if _, err := x.Read(ctx, evento.All().First(1, e.Cursor())); err != nil {
 			kind := path + " returned an event whose cursor Read refuses"
