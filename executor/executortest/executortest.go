@@ -42,7 +42,7 @@
 //
 // # Stress test
 //
-// Events/Stress (also RunStress) proves the global-order promise under
+// Events/Stress (RunStress runs it alone) proves the global-order promise under
 // load: writer goroutines of this process (over two executors when the
 // backend is MultiProcess) and, for a MultiProcess backend whose Harness
 // has a DSN, child processes of the test binary commit batches of 1 to 3
@@ -71,7 +71,7 @@
 //
 //   - EVENTO_STRESS=long: 64 × 600; 6 × 8 × 300, about 100,000 events:
 //
-//     EVENTO_STRESS=long go test ./executor/... -run 'Conformance.*/Stress' -timeout 60m
+//     EVENTO_STRESS=long go test ./executor/... -run 'Conformance/Events/Stress' -timeout 60m
 //
 //   - EVENTO_STRESS=N multiplies the commits of the default (or -short)
 //     size by N.

@@ -119,13 +119,15 @@ func escapeOption(v string) string {
 // evento's reads and writes must not depend on the session's default
 // isolation.
 func TestConformanceRepeatableRead(t *testing.T) {
-	executortest.RunEvents(t, harness(isolation(t, "repeatable read")))
+	h := harness(isolation(t, "repeatable read"))
+	t.Run("Events", func(t *testing.T) { executortest.RunEvents(t, h) })
 }
 
 // TestConformanceSerializable is TestConformanceRepeatableRead with
 // serializable.
 func TestConformanceSerializable(t *testing.T) {
-	executortest.RunEvents(t, harness(isolation(t, "serializable")))
+	h := harness(isolation(t, "serializable"))
+	t.Run("Events", func(t *testing.T) { executortest.RunEvents(t, h) })
 }
 
 // envAdminDSN names the environment variable holding a DSN of a role
@@ -205,5 +207,5 @@ func TestConformanceReaderRole(t *testing.T) {
 		u.User = url.UserPassword(role, password)
 		return u.String()
 	}
-	executortest.RunStress(t, h)
+	t.Run("Events", func(t *testing.T) { executortest.RunStress(t, h) })
 }
