@@ -24,11 +24,55 @@
 // # Writes
 //
 // A single committer goroutine takes the pending writes as a group, checks
-// each write's versions (a conflicting write fails alone), assigns
-// positions and ULIDs in commit order, and writes the group in one Pebble
-// batch with one sync. Concurrent writers share WAL syncs, and the global
-// order is the visibility order: a reader never sees a position appear
-// behind one it has passed.
+// each write's versions and routing keys (a refused write fails alone),
+// assigns positions and ULIDs in commit order, and writes the group in one
+// Pebble batch with one sync. Concurrent writers share WAL syncs, and the
+// global order is the visibility order: a reader never sees a position
+// appear behind one it has passed.
+//
+// # What a reader sees
+//
+// Pebble shows a committed batch to iterators before its WAL sync ends, so
+// a raw read could return events whose Write has not returned (and would
+// be lost by a crash). The committer therefore publishes a head, the
+// position of the last event of the last synced group, only after Commit
+// returned, and every public read bounds by it: Read and cursors never go
+// past it, ReadAggregate stops at the first event past it (positions grow
+// with versions), AggregateVersion steps back over such events, and
+// AggregateIDs skips an aggregate whose first event is past it. Each check
+// is one comparison with the position stored in the value the read already
+// holds: no Pebble snapshot, no extra seek. The committer's own version
+// checks read unbounded: it is the only writer and sees its last group.
+// Snapshots are caller-computed state and are not checked against the log;
+// the events they cover were read through these bounded paths.
+//
+// # Failure
+//
+// Pebble reports a failed commit (a WAL write or sync error) through
+// Logger.Fatalf, after the batch may already be in its memtable, and its
+// commit pipeline is unusable afterwards. The loggers Open installs panic
+// in Fatalf (a caller's logger is wrapped to do so after it returns); every
+// commit of the Store recovers that panic, and any commit error, and fails
+// the Store: the writes of that group fail, and every later call returns an
+// error wrapping ErrFailed, evento.ErrClosed and the cause. The failed
+// batch is never reused. Close still works. Reopening the directory
+// replays what reached the WAL: every write that returned nil is there; a
+// write of the failed group may or may not be (its outcome is unknown, as
+// with any commit whose sync failed), whole or not at all. A Store made
+// with New over a caller's *pebble.DB depends on that database's logger
+// for this (Pebble's default logger exits the process).
+//
+// # Routing keys
+//
+// An aggregate's routing key is fixed by its first event. The committer
+// checks it with evento's shared rule (Span.Routing) in the same step that
+// checks versions: a different key fails the write with a
+// *evento.RoutingKeyError and nothing written (other writes of the group
+// go on), and events that give no key are written with the stored one. The
+// stored key comes with the version: from the committer's version cache
+// (which now holds the key too), from the group's pending aggregates, or,
+// on a cache miss, from the aggregate's first event, read by the same
+// bounded iterator that finds its last version.
 //
 // # Limits
 //
