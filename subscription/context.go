@@ -18,6 +18,7 @@ type env struct {
 	key       string
 	partition uint32
 	worker    string
+	lease     func() LeaseInfo // nil outside a lease (Replay)
 }
 
 func withEnv(ctx context.Context, e *env) context.Context {
@@ -79,6 +80,32 @@ func InfoFrom(ctx context.Context) (Info, bool) {
 		return Info{}, false
 	}
 	return Info{Key: e.key, Partition: e.partition, WorkerID: e.worker}, true
+}
+
+// LeaseInfo is the lease a handler runs under.
+type LeaseInfo struct {
+	Key       string
+	Partition uint32
+	Holder    string
+	// Token is the fencing token: it grows at every claim, so a handler
+	// can fence its own side effects (store the token with its writes and
+	// refuse a smaller one, or compare it in a conditional write).
+	Token uint64
+	// Deadline is the worker's local deadline (see Config.LeaseMargin) at
+	// the time of the call; renewals move it later. The handler's context
+	// is cancelled when it passes without a renewal.
+	Deadline time.Time
+}
+
+// LeaseFromContext returns the lease a handler runs under; ok is false
+// when ctx is not a handler's context or the handler runs without a lease
+// (Replay).
+func LeaseFromContext(ctx context.Context) (LeaseInfo, bool) {
+	e := envOf(ctx)
+	if e == nil || e.lease == nil {
+		return LeaseInfo{}, false
+	}
+	return e.lease(), true
 }
 
 // Signals are optional callbacks a worker calls as things happen, so tests

@@ -55,6 +55,23 @@
 // between the worker and a store that judges expiry by its own clock).
 // Stop releases the leases, so a graceful hand-over is immediate.
 //
+// Fencing covers the work, not only the cursor. A worker keeps a local
+// deadline per lease: the start of its last successful claim or renewal
+// (monotonic clock, taken before the call) + LeaseTTL - LeaseMargin
+// (default TTL/10). The store's expiry is at least that call's start + TTL,
+// so the deadline always comes first. It is checked before every handler
+// call (retries included); when it passes — renewals failing on a flaky
+// connection, a paused process — the handler's context is cancelled
+// (LeaseLost fires with an error wrapping evento.ErrLeaseLost), no further
+// handler starts, what was handled is acknowledged (the store fences that
+// acknowledgement), and the worker claims the partition again: a renewal
+// that comes back after the deadline does not revive the session, the
+// token may change and the cursor is read again. So no handler of a worker
+// starts after another worker could claim its lease. Handlers see their
+// lease with LeaseFromContext (key, partition, holder, fencing token,
+// deadline) to fence their own side effects: store the token with a write
+// and refuse a smaller one, or stop at the deadline.
+//
 // # Partitions
 //
 // Partitions(n) splits a subscription into n partitions. An event belongs

@@ -60,9 +60,12 @@ type session struct {
 	catchUp bool
 	timer   *time.Timer
 
-	leaseMu sync.Mutex
-	lease   evento.Lease
-	lost    atomic.Bool
+	leaseMu  sync.Mutex
+	lease    evento.Lease
+	deadline time.Time // local: last successful claim/renew start + TTL - margin (monotonic)
+	dlTimer  *time.Timer
+	lost     atomic.Bool // lease lost or past its deadline: stop at once, no release
+	expired  atomic.Bool // lost because the local deadline passed (the store may still hold it)
 
 	cursor   string
 	pending  *evento.Event // last event processed and not yet acknowledged
@@ -77,16 +80,28 @@ type session struct {
 	haveHead bool
 }
 
-func newSession(r *runner, parent context.Context, l evento.Lease, catchUp bool) *session {
+// newSession starts a session on lease l, claimed by a call that started
+// at claimStart (monotonic clock): its local deadline is claimStart + TTL -
+// margin. A timer cancels the session's context at the deadline unless a
+// renewal moved it.
+func newSession(r *runner, parent context.Context, l evento.Lease, catchUp bool, claimStart time.Time) *session {
 	s := &session{r: r, part: l.Partition, lease: l, catchUp: catchUp}
 	s.ctx, s.cancel = context.WithCancelCause(parent)
 	s.log = r.log.With(slog.Uint64("partition", uint64(l.Partition)))
-	s.hctx = withEnv(s.ctx, &env{exec: r.exec, values: r.p.values, key: r.p.cfg.Key, partition: l.Partition, worker: r.id})
+	s.hctx = withEnv(s.ctx, &env{exec: r.exec, values: r.p.values, key: r.p.cfg.Key, partition: l.Partition, worker: r.id, lease: s.leaseInfo})
 	if !catchUp {
 		s.leave = make(chan struct{})
 		s.wake = make(chan struct{}, 1)
 	}
+	s.leaseMu.Lock()
+	s.deadline = s.deadlineFrom(claimStart)
+	s.dlTimer = time.AfterFunc(time.Until(s.deadline), s.onDeadline)
+	s.leaseMu.Unlock()
 	return s
+}
+
+func (s *session) deadlineFrom(start time.Time) time.Time {
+	return start.Add(s.r.p.cfg.LeaseTTL - s.r.p.cfg.LeaseMargin)
 }
 
 func (s *session) getLease() evento.Lease {
@@ -95,10 +110,69 @@ func (s *session) getLease() evento.Lease {
 	return s.lease
 }
 
-func (s *session) setLease(l evento.Lease) {
+// renewed records a successful renewal whose call started at start. A
+// renewal that returns after the deadline passed changes nothing: the
+// session has ended its work, and the worker must claim again (a new token,
+// a cursor read again).
+func (s *session) renewed(l evento.Lease, start time.Time) {
 	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	if s.lost.Load() || !time.Now().Before(s.deadline) {
+		return
+	}
 	s.lease = l
+	s.deadline = s.deadlineFrom(start)
+}
+
+// leaseInfo is what LeaseFromContext returns for this session.
+func (s *session) leaseInfo() LeaseInfo {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	return LeaseInfo{Key: s.lease.Key, Partition: s.lease.Partition, Holder: s.lease.Holder, Token: s.lease.Token, Deadline: s.deadline}
+}
+
+// inLease reports whether the local deadline is still ahead; when it has
+// passed it ends the session's work (expire) and returns false. It is
+// checked before every handler call.
+func (s *session) inLease() bool {
+	s.leaseMu.Lock()
+	ok := time.Now().Before(s.deadline)
 	s.leaseMu.Unlock()
+	if !ok {
+		s.expire()
+	}
+	return ok && !s.lost.Load()
+}
+
+// onDeadline runs when the deadline timer fires: it re-arms the timer when
+// a renewal moved the deadline, else expires the session.
+func (s *session) onDeadline() {
+	s.leaseMu.Lock()
+	if d := time.Until(s.deadline); d > 0 && !s.lost.Load() {
+		s.dlTimer.Reset(d)
+		s.leaseMu.Unlock()
+		return
+	}
+	s.leaseMu.Unlock()
+	s.expire()
+}
+
+// expire ends the session's work because the local lease deadline passed:
+// the handler's context is cancelled and no handler starts again in this
+// session. The store may still hold the lease (renewals failed, or were
+// slow), so what was handled is still acknowledged — the acknowledgement
+// is fenced by the store — but the lease is not released; the worker
+// claims again.
+func (s *session) expire() {
+	s.leaseMu.Lock()
+	l, dl := s.lease, s.deadline
+	s.leaseMu.Unlock()
+	if s.lost.Load() {
+		return
+	}
+	s.expired.Store(true)
+	s.markLost(fmt.Errorf("subscription %q partition %d: local lease deadline %s passed without a successful renewal (token %d): %w",
+		s.r.p.cfg.Key, s.part, dl.Format(time.RFC3339Nano), l.Token, evento.ErrLeaseLost))
 }
 
 // release asks the session to give its lease up at the next event boundary.
@@ -141,6 +215,7 @@ func (s *session) lostError() error {
 // or, for a worker, a lease loss).
 func (s *session) run() error {
 	defer s.cancel(nil)
+	defer s.dlTimer.Stop()
 	hbStop, hbDone := make(chan struct{}), make(chan struct{})
 	go s.heartbeat(hbStop, hbDone)
 
@@ -149,7 +224,7 @@ func (s *session) run() error {
 	crashed := s.r.crashed.Load()
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), min(s.r.p.cfg.LeaseTTL, 5*time.Second))
 	defer cancel()
-	if !s.lost.Load() && !crashed {
+	if (!s.lost.Load() || s.expired.Load()) && !crashed {
 		if ferr := s.flush(cctx); ferr != nil && !s.lost.Load() {
 			s.log.Error("subscription: final acknowledgement failed", slog.Any("error", ferr))
 			if err == nil && s.catchUp {
@@ -184,10 +259,11 @@ func (s *session) heartbeat(stop, done chan struct{}) {
 			return
 		case <-t.C:
 		}
+		start := time.Now()
 		nl, err := s.r.exec.RenewLease(s.ctx, s.getLease(), s.r.p.cfg.LeaseTTL)
 		switch {
 		case err == nil:
-			s.setLease(nl)
+			s.renewed(nl, start)
 		case errors.Is(err, evento.ErrLeaseLost):
 			s.markLost(fmt.Errorf("subscription %q partition %d: renew: %w", s.r.p.cfg.Key, s.part, err))
 			return
@@ -360,6 +436,9 @@ func (s *session) dispatch(e *evento.Event) (result, error) {
 	}
 	pol := &s.r.p.cfg.Retry
 	for attempt := 1; ; attempt++ {
+		if !s.inLease() {
+			return resQuit, nil
+		}
 		err := s.call(h, e, attempt)
 		if err == nil {
 			return resDone, nil

@@ -213,6 +213,15 @@ type Config struct {
 	// Heartbeat is the interval between lease renewals, less than LeaseTTL.
 	// Zero means LeaseTTL/3.
 	Heartbeat time.Duration
+	// LeaseMargin is taken off the lease TTL to make the worker's local
+	// deadline: start of the last successful claim or renewal (monotonic
+	// clock, taken before the call) + LeaseTTL - LeaseMargin. No handler
+	// starts after it, and the running handler's context is cancelled at
+	// it, so no handler starts once another worker can claim. It must
+	// cover the time between the deadline check and the handler's start,
+	// and the drift between this clock and the store's over one TTL.
+	// Zero means LeaseTTL/10.
+	LeaseMargin time.Duration
 	// ClaimInterval is the longest interval between claim attempts on
 	// partitions this worker does not hold (a held lease is tried again
 	// just after its expiry, if sooner). Zero means LeaseTTL/4.
@@ -255,6 +264,9 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.Heartbeat == 0 {
 		c.Heartbeat = c.LeaseTTL / 3
+	}
+	if c.LeaseMargin == 0 {
+		c.LeaseMargin = c.LeaseTTL / 10
 	}
 	if c.ClaimInterval == 0 {
 		c.ClaimInterval = max(c.LeaseTTL/4, time.Millisecond)
@@ -303,6 +315,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Heartbeat <= 0 || c.Heartbeat >= c.LeaseTTL {
 		bad("heartbeat %v must be positive and shorter than the lease TTL %v", c.Heartbeat, c.LeaseTTL)
+	}
+	if c.LeaseMargin < 0 || c.LeaseMargin >= c.LeaseTTL {
+		bad("lease margin %v must be in [0, lease TTL %v)", c.LeaseMargin, c.LeaseTTL)
+	} else if c.Heartbeat > 0 && c.Heartbeat >= c.LeaseTTL-c.LeaseMargin {
+		bad("heartbeat %v must be shorter than the lease TTL %v minus the lease margin %v, or the local deadline passes between renewals", c.Heartbeat, c.LeaseTTL, c.LeaseMargin)
 	}
 	if c.ClaimInterval <= 0 {
 		bad("claim interval %v must be positive", c.ClaimInterval)
@@ -446,6 +463,10 @@ func (s *Subscription) Lease(ttl, heartbeat time.Duration) *Subscription {
 	s.cfg.LeaseTTL, s.cfg.Heartbeat = ttl, heartbeat
 	return s
 }
+
+// LeaseMargin sets the safety margin of the local lease deadline
+// (Config.LeaseMargin; zero: TTL/10).
+func (s *Subscription) LeaseMargin(d time.Duration) *Subscription { s.cfg.LeaseMargin = d; return s }
 
 // Retry sets the retry policy of failing handlers.
 func (s *Subscription) Retry(p RetryPolicy) *Subscription { s.cfg.Retry = p; return s }

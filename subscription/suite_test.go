@@ -250,6 +250,7 @@ func runSuite(t *testing.T, newExec newExecFunc) {
 		{"PanicRecovered", testPanicRecovered},
 		{"ContextValues", testContextValues},
 		{"SelectionChanged", testSelectionChanged},
+		{"NoHandlerOutsideLease", testNoHandlerOutsideLease},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, newExec) })

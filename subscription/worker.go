@@ -287,6 +287,7 @@ func (w *Worker) claimRound(active map[uint32]*session, endedCh chan ended) time
 		if active[part] != nil {
 			continue
 		}
+		start := time.Now()
 		l, err := w.r.exec.ClaimLease(w.hardCtx, cfg.Key, part, w.r.id, cfg.LeaseTTL)
 		if err != nil {
 			switch {
@@ -310,7 +311,7 @@ func (w *Worker) claimRound(active map[uint32]*session, endedCh chan ended) time
 		if f := w.r.sig.LeaseGained; f != nil {
 			f(l)
 		}
-		s := newSession(w.r, w.hardCtx, l, false)
+		s := newSession(w.r, w.hardCtx, l, false, start)
 		s.quit = w.quit
 		active[part] = s
 		w.wakeMu.Lock()
@@ -357,6 +358,7 @@ func (s *Subscription) CatchUp(ctx context.Context, exec evento.Executor) error 
 		return err
 	}
 	for part := range uint32(p.cfg.Partitions) {
+		start := time.Now()
 		l, err := exec.ClaimLease(ctx, p.cfg.Key, part, r.id, p.cfg.LeaseTTL)
 		if err != nil {
 			return fmt.Errorf("subscription %q: claim partition %d: %w", p.cfg.Key, part, err)
@@ -364,7 +366,7 @@ func (s *Subscription) CatchUp(ctx context.Context, exec evento.Executor) error 
 		if f := r.sig.LeaseGained; f != nil {
 			f(l)
 		}
-		if err := newSession(r, ctx, l, true).run(); err != nil {
+		if err := newSession(r, ctx, l, true, start).run(); err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
