@@ -30,7 +30,12 @@
 // Handle is load, decide, commit: it runs a decision function against the
 // loaded state and commits the events it returns expecting the loaded
 // version, retrying the whole round on version conflicts. Retry is the same
-// loop for commands that touch several aggregates.
+// loop for commands that touch several aggregates. Both retry for up to
+// DefaultRetryFor (a minute, or less when ctx ends sooner) with jittered
+// pauses between DefaultBackoff and DefaultMaxBackoff, with no attempt
+// count: the same policy on every backend, so that many writers racing on
+// one aggregate all succeed whichever store is behind them. WithRetryFor,
+// WithAttempts and WithBackoff change it.
 //
 // # Projections
 //

@@ -39,9 +39,14 @@ type Result[A Aggregate] struct {
 // state into newAgg() (see Load; an aggregate that does not exist yet is
 // the fresh value at version 0), calls decide, and commits the events it
 // returns expecting the loaded version. When another writer committed in
-// between (evento.ErrVersionConflict), it waits a short jittered pause and
-// runs the whole round again, up to WithAttempts times (DefaultAttempts),
-// then returns the conflict.
+// between (evento.ErrVersionConflict), it pauses and runs the whole round
+// again, as Retry does: by default for up to DefaultRetryFor (WithRetryFor)
+// with jittered, capped pauses (WithBackoff), then returns the last
+// conflict wrapped. A done ctx ends the retries at once with an error
+// wrapping ctx.Err(). Any other error (from the load, decide or the store)
+// is returned without a retry, and so is an error met after the commit
+// (applying the committed events to the state): a committed command is
+// never run twice.
 //
 // An empty id creates a new aggregate under a fresh ULID (Result.ID). An
 // error from decide is returned as is, so errors.Is and errors.As see the
@@ -106,37 +111,49 @@ type appliedError struct{ err error }
 
 func (e *appliedError) Error() string { return e.err.Error() }
 
-// Retry calls fn until it returns anything but a version conflict, at most
-// WithAttempts times (DefaultAttempts), pausing a short jittered while
-// between attempts (WithBackoff). fn should load what it needs, decide and
+// Retry calls fn until it returns anything but an error wrapping
+// evento.ErrVersionConflict. fn should load what it needs, decide and
 // commit, all inside the call: it is the building block for commands that
 // span several aggregates, such as a transfer committed with CommitAll.
-// Retry returns fn's last error; when ctx is done during a pause it returns
-// an error wrapping ctx.Err().
+//
+// The policy is the same for every backend. Retries go on for up to
+// DefaultRetryFor from the first attempt (WithRetryFor), with no count
+// limit unless WithAttempts sets one; a time budget rather than a small
+// count, because with N writers racing on one aggregate the last may need
+// about N attempts. Between attempts Retry pauses for a decorrelated-jitter
+// duration between DefaultBackoff and DefaultMaxBackoff (WithBackoff; see
+// DefaultRetryFor for why). When the budget runs out it returns the last
+// conflict, wrapped (errors.Is still sees evento.ErrVersionConflict); when
+// ctx is done during a pause it returns at once with an error wrapping
+// ctx.Err(). Any other error from fn is returned as is, unretried.
 func Retry(ctx context.Context, fn func(ctx context.Context) error, opts ...Option) error {
 	o := buildOptions(opts)
 	return o.retry(ctx, func(ctx context.Context, _ int) error { return fn(ctx) })
 }
 
 func (o *options) retry(ctx context.Context, fn func(ctx context.Context, attempt int) error) error {
+	start := o.now()
+	var pause time.Duration // the previous drawn pause, for decorrelated jitter
 	for attempt := 1; ; attempt++ {
 		err := fn(ctx, attempt)
-		if err == nil || !errors.Is(err, evento.ErrVersionConflict) || attempt >= o.attempts {
-			if err != nil && errors.Is(err, evento.ErrVersionConflict) && attempt > 1 {
-				return fmt.Errorf("aggregator: gave up after %d attempts: %w", attempt, err)
-			}
+		if err == nil || !errors.Is(err, evento.ErrVersionConflict) {
 			return err
 		}
-		if d := o.pause(attempt + 1); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return fmt.Errorf("aggregator: retry after version conflict: %w (last conflict: %v)", ctx.Err(), err)
-			case <-t.C:
+		elapsed := o.now().Sub(start)
+		left := o.retryFor - elapsed
+		if (o.attempts > 0 && attempt >= o.attempts) || (o.retryFor > 0 && left <= 0) {
+			if attempt == 1 {
+				return err
 			}
-		} else if err := ctx.Err(); err != nil {
-			return fmt.Errorf("aggregator: retry after version conflict: %w", err)
+			return fmt.Errorf("aggregator: gave up after %d attempts in %v: %w", attempt, elapsed.Round(time.Millisecond), err)
+		}
+		pause = o.nextPause(pause)
+		d := pause
+		if o.retryFor > 0 {
+			d = min(d, left)
+		}
+		if serr := o.sleep(ctx, d); serr != nil {
+			return fmt.Errorf("aggregator: retry after version conflict: %w (last conflict: %v)", serr, err)
 		}
 	}
 }
