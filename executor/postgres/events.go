@@ -141,6 +141,24 @@ func serializationFailure(c *pgxpool.Conn, err error) bool {
 	return true
 }
 
+// pointRead runs an aggregate's read: with the horizon (several
+// statements) in an explicit READ COMMITTED transaction (see sendRead);
+// with the lock ordering (one statement that reads data) as readOne.
+func (s *Store) pointRead(ctx context.Context, queue func(b *pgx.Batch), scan func(br pgx.BatchResults) error) error {
+	if s.q.horizon == "" {
+		return s.readOne(ctx, queue, scan)
+	}
+	br, err := s.sendRead(ctx, queue)
+	if err != nil {
+		return err
+	}
+	err = scan(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // readOne runs a read of one statement (queued by queue, results read by
 // scan) in its implicit transaction, or in an explicit READ COMMITTED one
 // on a connection marked explicitRC.
@@ -308,11 +326,21 @@ LEFT JOIN LATERAL (SELECT CASE WHEN y.t = p.t AND y.i = p.i THEN y.v END AS v, C
 ORDER BY p.ord`
 	// Replay orders by the whole unique key so only that index serves it,
 	// whatever the statistics (see versions above).
+	// Point reads (an aggregate's events, its version) see no event at or
+	// above the horizon either: a cursor or version taken from one must not
+	// be ahead of what Read and Head show, or a reader continuing from it
+	// would skip events committed later below it. An aggregate's events are
+	// in version order in the global order, so the ones hidden are the
+	// last few, in flight: the scans below read past O(1) of them.
+	andH := ""
+	if q.horizon != "" {
+		andH = " AND " + q.horizon
+	}
 	q.readAgg = `SELECT ` + eventCols + ` FROM ` + ev + ` WHERE (aggregate_type, aggregate_id, version) > ($1::bytea, $2::bytea, $3::bigint)
-	AND aggregate_type = $1 AND aggregate_id = $2 ORDER BY aggregate_type, aggregate_id, version LIMIT $4`
+	AND aggregate_type = $1 AND aggregate_id = $2` + andH + ` ORDER BY aggregate_type, aggregate_id, version LIMIT $4`
 	q.aggVersion = `SELECT coalesce((SELECT CASE WHEN x.t = $1 AND x.i = $2 THEN x.v END FROM (
 	SELECT aggregate_type AS t, aggregate_id AS i, version AS v FROM ` + ev + `
-	WHERE (aggregate_type, aggregate_id, version) <= ($1::bytea, $2::bytea, 9223372036854775807::bigint)
+	WHERE (aggregate_type, aggregate_id, version) <= ($1::bytea, $2::bytea, 9223372036854775807::bigint)` + andH + `
 	ORDER BY aggregate_type DESC, aggregate_id DESC, version DESC LIMIT 1) x), 0)`
 	q.aggIDs = `WITH RECURSIVE r(id, n) AS (
 	(SELECT aggregate_id, 1 FROM ` + ev + ` WHERE aggregate_type = $1 AND aggregate_id > $2 ORDER BY aggregate_id LIMIT 1)
@@ -584,13 +612,6 @@ func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
 		pos, curID = &p, id
 	}
 	horizon := s.q.horizon
-	if singleAggregate(q.Filters) {
-		// An aggregate's events are in version order in the global order
-		// and each is written after its predecessor committed, so no event
-		// can appear behind a reader of one aggregate: no horizon needed,
-		// and a writer reads its own writes at once.
-		horizon = ""
-	}
 	filters := q.Filters
 	if len(filters) == 0 {
 		filters = []evento.Filter{{}}
@@ -718,18 +739,6 @@ func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
 	return evento.NewPage(evs, limit, backward, hasOther), nil
 }
 
-func singleAggregate(fs []evento.Filter) bool {
-	if len(fs) == 0 {
-		return false
-	}
-	for _, f := range fs {
-		if f.AggregateID == "" || f.AggregateType != fs[0].AggregateType || f.AggregateID != fs[0].AggregateID {
-			return false
-		}
-	}
-	return true
-}
-
 // scanEvents reads event rows in eventCols order. Identifiers are scanned
 // without a copy (pgtype.DriverBytes, valid until the next row) and copied
 // once into strings; Data is scanned into a fresh slice the caller owns.
@@ -800,8 +809,8 @@ func (s *Store) ReadAggregate(ctx context.Context, aggregateType, id string, aft
 		hint = 16
 	}
 	var evs []evento.Event
-	err := s.readOne(ctx, func(b *pgx.Batch) {
-		b.Queue(s.q.planOnly)
+	err := s.pointRead(ctx, func(b *pgx.Batch) {
+		b.Queue(s.q.prelude)
 		b.Queue(s.q.readAgg, []byte(aggregateType), []byte(id), int64(after), lim)
 	}, func(br pgx.BatchResults) error {
 		if _, err := br.Exec(); err != nil {
@@ -827,8 +836,19 @@ func (s *Store) AggregateVersion(ctx context.Context, aggregateType, id string) 
 		return 0, err
 	}
 	var v int64
-	err := s.readOne(ctx, func(b *pgx.Batch) { b.Queue(s.q.aggVersion, []byte(aggregateType), []byte(id)) },
-		func(br pgx.BatchResults) error { return br.QueryRow().Scan(&v) })
+	err := s.pointRead(ctx, func(b *pgx.Batch) {
+		if s.q.horizon != "" {
+			b.Queue(s.q.prelude)
+		}
+		b.Queue(s.q.aggVersion, []byte(aggregateType), []byte(id))
+	}, func(br pgx.BatchResults) error {
+		if s.q.horizon != "" {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		return br.QueryRow().Scan(&v)
+	})
 	if err != nil {
 		return 0, s.wrap("aggregate version", err)
 	}

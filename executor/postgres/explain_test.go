@@ -287,6 +287,10 @@ func TestAggregateVersionReadsOLogN(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer tx.Rollback(ctx)
+				// AggregateVersion runs the prelude (horizon) first.
+				if _, err := tx.Exec(ctx, postgres.PreludeSQL(s)); err != nil {
+					t.Fatal(err)
+				}
 				var plan string
 				if mode == "custom" {
 					err = tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+postgres.AggVersionSQL(s), []byte("A"), []byte("big")).Scan(&plan)
