@@ -213,9 +213,23 @@ type SubscriberStore interface {
 	// unless one is recorded already, creating the subscriber (no lease,
 	// empty cursor) if it does not exist, and returns the recorded
 	// selection: sel when it was recorded, else the earlier one, unchanged.
-	// The bytes are opaque to the store; an empty sel is an error wrapping
-	// ErrInvalidArgs. Leases and tokens are untouched.
+	// The bytes are opaque to the store; an empty key or sel is an error
+	// wrapping ErrInvalidSubscriberArgs. Leases and tokens are untouched.
 	RecordSelection(ctx context.Context, key string, partition uint32, sel []byte) ([]byte, error)
+
+	// AnnounceWorker records that worker is alive on key until ttl from
+	// now by the store's clock (creating or extending its presence),
+	// deletes the expired presences of key, and returns the workers whose
+	// presence on key is live, worker included, in byte order. Workers of
+	// a partitioned subscription call it with every claim round to see
+	// each other and share the partitions. An empty key or worker, or a
+	// ttl that is not positive, is an error wrapping
+	// ErrInvalidSubscriberArgs.
+	AnnounceWorker(ctx context.Context, key, worker string, ttl time.Duration) ([]string, error)
+
+	// WithdrawWorker removes worker's presence on key; an absent one is
+	// not an error.
+	WithdrawWorker(ctx context.Context, key, worker string) error
 }
 
 // Snapshot is an aggregate's state at a version, encoded with msgpack.

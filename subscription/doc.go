@@ -86,14 +86,22 @@
 // partitions read the log n times.
 //
 // One worker may hold every partition, each processed by its own goroutine.
-// Spreading is deliberately simple: a worker claims free or expired
-// partitions up to its limit, which is MaxClaims (if set) and its fair
-// share, ceil(n / holders), where holders counts the distinct workers that
-// hold a live lease on the key, itself included. A worker above its share
-// releases its highest partitions at an event boundary, and the others claim
-// them. A worker that holds nothing is invisible to the others, so a worker
-// that started alone keeps every partition until it stops or dies; set
-// MaxClaims to ceil(n / workers) to spread the load from the start.
+// Workers of a partitioned key see each other through presence records: at
+// every claim round (every ClaimInterval at most) a worker announces itself
+// under the key with an expiry of LeaseTTL + ClaimInterval by the store's
+// clock (the store's AnnounceWorker), and learns which workers are live.
+// Its limit is its fair share, FairShare(n, live workers) = ceil(n / live
+// workers), and MaxClaims if set. A worker above its limit releases its
+// highest partitions: each stops dispatching at an event boundary,
+// acknowledges what it handled, then releases its lease, so the next holder
+// reads from that acknowledgement and each aggregate's events stay in order
+// across the hand-over. A worker below its limit claims free or expired
+// partitions. So a worker that joins gets its share within about two claim
+// intervals (half a lease TTL with the defaults) without configuration; a
+// worker that stops releases its partitions and withdraws its presence, and
+// the others take them over at their next round; a worker that dies is
+// taken over when its leases expire. With ceil, some workers may hold
+// nothing (4 partitions, 3 workers: 2, 2 and 0).
 //
 // # What a subscriber reads
 //

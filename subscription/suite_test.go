@@ -251,6 +251,7 @@ func runSuite(t *testing.T, newExec newExecFunc) {
 		{"ContextValues", testContextValues},
 		{"SelectionChanged", testSelectionChanged},
 		{"NoHandlerOutsideLease", testNoHandlerOutsideLease},
+		{"SpreadByDefault", testSpreadByDefault},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, newExec) })

@@ -31,6 +31,8 @@ type Worker struct {
 
 	wakeMu sync.Mutex
 	wakes  map[*session]struct{}
+
+	workers int // live workers of the key at the last announcement (run goroutine only)
 }
 
 // Start validates the subscription and starts a worker on exec in the
@@ -206,6 +208,15 @@ loop:
 	for len(active) > 0 {
 		onEnded(<-endedCh)
 	}
+	// Every partition was acknowledged and released: leave, so the others'
+	// share grows at their next round. A crashed worker's presence expires.
+	if cfg.Partitions > 1 && !w.r.crashed.Load() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.hardCtx), min(cfg.LeaseTTL, 5*time.Second))
+		if err := w.r.exec.WithdrawWorker(ctx, cfg.Key, w.r.id); err != nil {
+			w.r.log.Warn("subscription: withdraw worker presence failed", slog.Any("error", err))
+		}
+		cancel()
+	}
 }
 
 // notifyLoop fans the executor's commit notifications out to the sessions.
@@ -322,24 +333,36 @@ func (w *Worker) claimRound(active map[uint32]*session, endedCh chan ended) time
 	return next
 }
 
-// fairShare returns ceil(partitions / live holders), counting this worker
-// and every other holder of a live lease on the key. A worker that holds no
-// lease is invisible, so the share only shrinks once workers hold something;
-// MaxClaims spreads partitions up front.
+// fairShare announces this worker's presence on the key (expiring after
+// LeaseTTL + ClaimInterval by the store's clock, renewed every claim
+// round) and returns
+// ceil(partitions / live workers), the live workers being those whose
+// presence has not expired, this one included. When the announcement fails
+// the last known count is used.
 func (w *Worker) fairShare() int {
-	n := w.r.p.cfg.Partitions
-	subs, err := w.r.exec.Subscribers(w.hardCtx)
+	cfg := &w.r.p.cfg
+	live, err := w.r.exec.AnnounceWorker(w.hardCtx, cfg.Key, w.r.id, cfg.LeaseTTL+cfg.ClaimInterval)
 	if err != nil {
-		return n
-	}
-	now := time.Now()
-	holders := map[string]bool{w.r.id: true}
-	for _, s := range subs {
-		if s.Key == w.r.p.cfg.Key && s.Holder != "" && s.LeaseExpiresAt.After(now) && int(s.Partition) < n {
-			holders[s.Holder] = true
+		if w.hardCtx.Err() == nil {
+			w.r.log.Warn("subscription: announce worker presence failed", slog.Any("error", err))
 		}
+	} else {
+		workers := len(live)
+		if !slices.Contains(live, w.r.id) {
+			workers++
+		}
+		w.workers = workers
 	}
-	return (n + len(holders) - 1) / len(holders)
+	return FairShare(cfg.Partitions, w.workers)
+}
+
+// FairShare is the number of partitions each of workers live workers may
+// hold: ceil(partitions / workers), all of them for one worker or fewer.
+func FairShare(partitions, workers int) int {
+	if workers <= 1 {
+		return partitions
+	}
+	return (partitions + workers - 1) / workers
 }
 
 // CatchUp processes every pending event of every partition in the calling

@@ -40,6 +40,7 @@ func RunSubscribers(t *testing.T, h Harness) {
 	parallel(t, h, "RecordSelection", testRecordSelection)
 	parallel(t, h, "RacingRecordSelection", testRacingRecordSelection)
 	parallel(t, h, "AckedAt", testAckedAt)
+	parallel(t, h, "WorkerPresence", testWorkerPresence)
 }
 
 // subscriberDiff returns "" if the states match, else the fields that
@@ -826,7 +827,7 @@ func testRecordSelection(t *testing.T, h Harness) {
 	}
 	// An empty selection is refused and records nothing.
 	_, err = x.RecordSelection(t.Context(), "s/empty", 0, nil)
-	wantErr(t, err, evento.ErrInvalidArgs, "RecordSelection(nil)")
+	wantErr(t, err, evento.ErrInvalidSubscriberArgs, "RecordSelection(nil)")
 	_, err = x.Subscriber(t.Context(), "s/empty", 0)
 	wantErr(t, err, evento.ErrNotFound, "Subscriber after a refused RecordSelection")
 	// ResetSubscriber clears it (and revokes the lease); the next record wins.
@@ -900,4 +901,63 @@ func testAckedAt(t *testing.T, h Harness) {
 	if s2 := subscriber(t, x, "s/k", 0); !s2.AckedAt.Equal(s.AckedAt) {
 		t.Errorf("AckedAt moved from %s to %s on RenewLease, want it kept", s.AckedAt.Format(time.RFC3339Nano), s2.AckedAt.Format(time.RFC3339Nano))
 	}
+}
+
+// announce announces a worker or fails the test, returning the live list.
+func announce(t *testing.T, x evento.Executor, key, worker string, ttl time.Duration) []string {
+	t.Helper()
+	live, err := x.AnnounceWorker(t.Context(), key, worker, ttl)
+	noErr(t, err, fmt.Sprintf("AnnounceWorker(%s, %s, %v)", clip(key), clip(worker), ttl))
+	return live
+}
+
+// testWorkerPresence pins AnnounceWorker and WithdrawWorker: live workers
+// of one key in byte order, the caller included; expiry by the store's
+// clock; withdraw idempotent; keys independent.
+func testWorkerPresence(t *testing.T, h Harness) {
+	x, _ := openStore(t, h)
+	want := func(got []string, want []string, when string) {
+		t.Helper()
+		if !slices.Equal(got, want) {
+			t.Errorf("live workers %s = %q, want %q", when, got, want)
+		}
+	}
+	want(announce(t, x, "s/k", "w2", time.Hour), []string{"w2"}, "after the first announcement")
+	want(announce(t, x, "s/k", "w1", time.Hour), []string{"w1", "w2"}, "after a second worker announced (byte order)")
+	want(announce(t, x, "s/k", "w2", time.Hour), []string{"w1", "w2"}, "after w2 announced again")
+	want(announce(t, x, "s/other", "w9", time.Hour), []string{"w9"}, "on another key")
+	want(announce(t, x, "s/k\x00", "w8", time.Hour), []string{"w8"}, `on key "s/k\x00"`)
+	// A presence expires by the store's clock; the next announcement on the
+	// key no longer lists it.
+	announce(t, x, "s/k", "w3", shortTTL)
+	waitFor(t, 20*time.Millisecond, func() string {
+		live := announce(t, x, "s/k", "w1", time.Hour)
+		if slices.Contains(live, "w3") {
+			return fmt.Sprintf("w3 still live %v after its presence (ttl %v) expired", live, shortTTL)
+		}
+		return ""
+	})
+	want(announce(t, x, "s/k", "w3", time.Hour), []string{"w1", "w2", "w3"}, "after w3 announced again")
+	// Withdraw removes it at once; withdrawing again or an unknown worker is
+	// not an error.
+	noErr(t, x.WithdrawWorker(t.Context(), "s/k", "w2"), "WithdrawWorker(w2)")
+	noErr(t, x.WithdrawWorker(t.Context(), "s/k", "w2"), "WithdrawWorker(w2) again")
+	noErr(t, x.WithdrawWorker(t.Context(), "s/nope", "w1"), "WithdrawWorker on an unknown key")
+	want(announce(t, x, "s/k", "w1", time.Hour), []string{"w1", "w3"}, "after w2 withdrew")
+	want(announce(t, x, "s/other", "w9", time.Hour), []string{"w9"}, "on another key after withdrawals on s/k")
+	// Presence is not a subscriber.
+	subs, err := x.Subscribers(t.Context())
+	noErr(t, err, "Subscribers")
+	if len(subs) != 0 {
+		t.Errorf("Subscribers() = %d after announcements only, want none", len(subs))
+	}
+	for _, c := range []struct {
+		key, worker string
+		ttl         time.Duration
+	}{{"", "w", time.Hour}, {"s/k", "", time.Hour}, {"s/k", "w", 0}, {"s/k", "w", -time.Second}} {
+		_, err := x.AnnounceWorker(t.Context(), c.key, c.worker, c.ttl)
+		wantErr(t, err, evento.ErrInvalidSubscriberArgs, fmt.Sprintf("AnnounceWorker(%q, %q, %v)", c.key, c.worker, c.ttl))
+	}
+	wantErr(t, x.WithdrawWorker(t.Context(), "s/k", ""), evento.ErrInvalidSubscriberArgs, `WithdrawWorker("s/k", "")`)
+	want(announce(t, x, "s/k", "w1", time.Hour), []string{"w1", "w3"}, "after refused calls")
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	pdb "github.com/cockroachdb/pebble/v2"
@@ -146,11 +147,8 @@ func current(rec *subRecord, found bool, l evento.Lease, now time.Time) bool {
 // ClaimLease claims (key, partition) for holder for ttl (see
 // evento.SubscriberStore). Expiry is judged by the Store's clock.
 func (s *Store) ClaimLease(ctx context.Context, key string, partition uint32, holder string, ttl time.Duration) (evento.Lease, error) {
-	if key == "" || holder == "" {
-		return evento.Lease{}, fmt.Errorf("pebble executor: claim lease: empty key or holder: %w", evento.ErrInvalidQuery)
-	}
-	if ttl <= 0 {
-		return evento.Lease{}, fmt.Errorf("pebble executor: claim lease: ttl %v is not positive: %w", ttl, evento.ErrInvalidQuery)
+	if err := evento.CheckClaim(key, holder, ttl); err != nil {
+		return evento.Lease{}, fmt.Errorf("pebble executor: %w", err)
 	}
 	var out evento.Lease
 	err := s.subOp(ctx, "claim lease", key, partition, func(b *pdb.Batch, k []byte, rec *subRecord, found bool, now time.Time) error {
@@ -173,8 +171,8 @@ func (s *Store) ClaimLease(ctx context.Context, key string, partition uint32, ho
 
 // RenewLease extends a live lease by ttl from now.
 func (s *Store) RenewLease(ctx context.Context, l evento.Lease, ttl time.Duration) (evento.Lease, error) {
-	if ttl <= 0 {
-		return evento.Lease{}, fmt.Errorf("pebble executor: renew lease: ttl %v is not positive: %w", ttl, evento.ErrInvalidQuery)
+	if err := evento.CheckRenew(l, ttl); err != nil {
+		return evento.Lease{}, fmt.Errorf("pebble executor: %w", err)
 	}
 	out := l
 	err := s.subOp(ctx, "renew lease", l.Key, l.Partition, func(b *pdb.Batch, k []byte, rec *subRecord, found bool, now time.Time) error {
@@ -193,11 +191,11 @@ func (s *Store) RenewLease(ctx context.Context, l evento.Lease, ttl time.Duratio
 	return out, nil
 }
 
-// ReleaseLease gives a lease up. A lease whose token is no longer current
-// gives ErrLeaseLost.
+// ReleaseLease gives a lease up. A lease that is not current (another
+// token, or expired) gives ErrLeaseLost and changes nothing.
 func (s *Store) ReleaseLease(ctx context.Context, l evento.Lease) error {
 	return s.subOp(ctx, "release lease", l.Key, l.Partition, func(b *pdb.Batch, k []byte, rec *subRecord, found bool, now time.Time) error {
-		if !found || rec.Holder == "" || rec.Holder != l.Holder || rec.Token != l.Token {
+		if !current(rec, found, l, now) {
 			return lostErr(l)
 		}
 		rec.Holder = ""
@@ -441,8 +439,8 @@ func (s *Store) ResetSubscriber(ctx context.Context, key string, partition uint3
 // one is recorded, and returns the recorded one (see
 // evento.SubscriberStore).
 func (s *Store) RecordSelection(ctx context.Context, key string, partition uint32, sel []byte) ([]byte, error) {
-	if len(sel) == 0 {
-		return nil, fmt.Errorf("pebble executor: record selection %q/%d: empty selection: %w", key, partition, evento.ErrInvalidArgs)
+	if err := evento.CheckSelection(key, sel); err != nil {
+		return nil, fmt.Errorf("pebble executor: %w", err)
 	}
 	var out []byte
 	err := s.subOp(ctx, "record selection", key, partition, func(b *pdb.Batch, k []byte, rec *subRecord, found bool, now time.Time) error {
@@ -459,4 +457,90 @@ func (s *Store) RecordSelection(ctx context.Context, key string, partition uint3
 		return nil, err
 	}
 	return out, nil
+}
+
+// tagWorker prefixes worker presence records:
+//
+//	'W' key worker -> expiry (8-byte big-endian Unix microseconds)
+const tagWorker byte = 'W'
+
+func workerPrefix(key string) []byte { return appendString([]byte{tagWorker}, key) }
+
+// AnnounceWorker records worker's presence on key until ttl from now (the
+// Store's clock), deletes the expired presences of key and returns the live
+// workers in byte order (see evento.SubscriberStore).
+func (s *Store) AnnounceWorker(ctx context.Context, key, worker string, ttl time.Duration) ([]string, error) {
+	if err := evento.CheckPresence(key, worker, ttl); err != nil {
+		return nil, fmt.Errorf("pebble executor: %w", err)
+	}
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("pebble executor: announce worker: %w", err)
+	}
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	now := s.now()
+	prefix := workerPrefix(key)
+	b := s.db.NewBatch()
+	defer b.Close()
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, fmt.Errorf("pebble executor: announce worker: %w", err)
+	}
+	live := []string{}
+	for ok := it.First(); ok; ok = it.Next() {
+		w, rest, ok2 := decodeString(it.Key()[len(prefix):])
+		v, verr := it.ValueAndErr()
+		if !ok2 || len(rest) != 0 || verr != nil || len(v) != 8 {
+			it.Close()
+			return nil, fmt.Errorf("pebble executor: bad worker presence %x: %w", it.Key(), errCorrupt)
+		}
+		switch {
+		case w == worker:
+		case int64(binary.BigEndian.Uint64(v)) > now.UnixMicro():
+			live = append(live, w)
+		default:
+			if err := b.Delete(it.Key(), nil); err != nil {
+				it.Close()
+				return nil, fmt.Errorf("pebble executor: announce worker: %w", err)
+			}
+		}
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("pebble executor: announce worker: %w", err)
+	}
+	if err := b.Set(appendString(prefix, worker), binary.BigEndian.AppendUint64(nil, uint64(now.Add(ttl).UnixMicro())), nil); err != nil {
+		return nil, fmt.Errorf("pebble executor: announce worker: %w", err)
+	}
+	if err := s.commit(b); err != nil {
+		return nil, err
+	}
+	live = append(live, worker)
+	slices.Sort(live)
+	return live, nil
+}
+
+// WithdrawWorker removes worker's presence on key.
+func (s *Store) WithdrawWorker(ctx context.Context, key, worker string) error {
+	if err := evento.CheckPresence(key, worker, 1); err != nil {
+		return fmt.Errorf("pebble executor: %w", err)
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pebble executor: withdraw worker: %w", err)
+	}
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := b.Delete(appendString(workerPrefix(key), worker), nil); err != nil {
+		return fmt.Errorf("pebble executor: withdraw worker: %w", err)
+	}
+	return s.commit(b)
 }

@@ -20,6 +20,9 @@ func (s *Store) ClaimLease(ctx context.Context, key string, partition uint32, ho
 	if err := s.check(); err != nil {
 		return evento.Lease{}, err
 	}
+	if err := evento.CheckClaim(key, holder, ttl); err != nil {
+		return evento.Lease{}, fmt.Errorf("postgres executor: %w", err)
+	}
 	var token int64
 	var exp time.Time
 	err := s.pool.QueryRow(ctx, `INSERT INTO `+s.schema+`.subscribers AS s (key, partition, holder, token, lease_expires_at, updated_at)
@@ -43,6 +46,9 @@ func (s *Store) RenewLease(ctx context.Context, l evento.Lease, ttl time.Duratio
 	if err := s.check(); err != nil {
 		return evento.Lease{}, err
 	}
+	if err := evento.CheckRenew(l, ttl); err != nil {
+		return evento.Lease{}, fmt.Errorf("postgres executor: %w", err)
+	}
 	var exp time.Time
 	err := s.pool.QueryRow(ctx, `UPDATE `+s.schema+`.subscribers
 SET lease_expires_at = now() + $5::bigint * interval '1 microsecond', updated_at = now()
@@ -58,15 +64,16 @@ RETURNING lease_expires_at`, []byte(l.Key), int64(l.Partition), []byte(l.Holder)
 	return l, nil
 }
 
-// ReleaseLease frees a lease so another worker can claim it at once. See
-// evento.SubscriberStore.
+// ReleaseLease frees a lease so another worker can claim it at once; a
+// lease that is not current (another token, or expired) gives
+// ErrLeaseLost. See evento.SubscriberStore.
 func (s *Store) ReleaseLease(ctx context.Context, l evento.Lease) error {
 	if err := s.check(); err != nil {
 		return err
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE `+s.schema+`.subscribers
 SET holder = ''::bytea, lease_expires_at = NULL, updated_at = now()
-WHERE key = $1 AND partition = $2 AND holder = $3 AND token = $4`, []byte(l.Key), int64(l.Partition), []byte(l.Holder), int64(l.Token))
+WHERE key = $1 AND partition = $2 AND holder = $3 AND token = $4 AND lease_expires_at > now()`, []byte(l.Key), int64(l.Partition), []byte(l.Holder), int64(l.Token))
 	if err != nil {
 		return s.wrap("release lease", err)
 	}
@@ -296,8 +303,8 @@ func (s *Store) RecordSelection(ctx context.Context, key string, partition uint3
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if len(sel) == 0 {
-		return nil, fmt.Errorf("postgres executor: record selection %q/%d: empty selection: %w", key, partition, evento.ErrInvalidArgs)
+	if err := evento.CheckSelection(key, sel); err != nil {
+		return nil, fmt.Errorf("postgres executor: %w", err)
 	}
 	var out []byte
 	err := s.pool.QueryRow(ctx, `INSERT INTO `+s.schema+`.subscribers AS s (key, partition, selection, updated_at)
@@ -310,4 +317,54 @@ RETURNING selection`, []byte(key), int64(partition), sel).Scan(&out)
 		return nil, s.wrap("record selection", err)
 	}
 	return out, nil
+}
+
+// AnnounceWorker records worker's presence on key until ttl from the
+// server's now, deletes the expired presences of key and returns the live
+// workers in byte order (see evento.SubscriberStore). One statement: the
+// upsert's row is not visible to the statement's own snapshot, so it is
+// added from RETURNING.
+func (s *Store) AnnounceWorker(ctx context.Context, key, worker string, ttl time.Duration) ([]string, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if err := evento.CheckPresence(key, worker, ttl); err != nil {
+		return nil, fmt.Errorf("postgres executor: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, `WITH up AS (
+	INSERT INTO `+s.schema+`.subscriber_workers (key, worker, expires_at)
+	VALUES ($1, $2, now() + $3::bigint * interval '1 microsecond')
+	ON CONFLICT (key, worker) DO UPDATE SET expires_at = EXCLUDED.expires_at
+	RETURNING worker
+), gone AS (
+	DELETE FROM `+s.schema+`.subscriber_workers WHERE key = $1 AND worker <> $2 AND expires_at <= now()
+)
+SELECT worker FROM up
+UNION
+SELECT worker FROM `+s.schema+`.subscriber_workers WHERE key = $1 AND worker <> $2 AND expires_at > now()
+ORDER BY 1`, []byte(key), []byte(worker), ttl.Microseconds())
+	if err != nil {
+		return nil, s.wrap("announce worker", err)
+	}
+	live, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var w []byte
+		err := r.Scan(&w)
+		return string(w), err
+	})
+	if err != nil {
+		return nil, s.wrap("announce worker", err)
+	}
+	return live, nil
+}
+
+// WithdrawWorker removes worker's presence on key.
+func (s *Store) WithdrawWorker(ctx context.Context, key, worker string) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if err := evento.CheckPresence(key, worker, 1); err != nil {
+		return fmt.Errorf("postgres executor: %w", err)
+	}
+	_, err := s.pool.Exec(ctx, `DELETE FROM `+s.schema+`.subscriber_workers WHERE key = $1 AND worker = $2`, []byte(key), []byte(worker))
+	return s.wrap("withdraw worker", err)
 }

@@ -49,11 +49,8 @@ func (s *Store) ClaimLease(ctx context.Context, key string, partition uint32, ho
 	if err := s.check(ctx); err != nil {
 		return evento.Lease{}, err
 	}
-	if holder == "" {
-		return evento.Lease{}, errors.New("sqlite executor: claim lease: empty holder")
-	}
-	if ttl <= 0 {
-		return evento.Lease{}, fmt.Errorf("sqlite executor: claim lease: ttl %v is not positive", ttl)
+	if err := evento.CheckClaim(key, holder, ttl); err != nil {
+		return evento.Lease{}, fmt.Errorf("sqlite executor: %w", err)
 	}
 	var out evento.Lease
 	err := s.writeTx(ctx, "claim lease", func(w *writeConn) error {
@@ -94,8 +91,8 @@ func (s *Store) RenewLease(ctx context.Context, l evento.Lease, ttl time.Duratio
 	if err := s.check(ctx); err != nil {
 		return evento.Lease{}, err
 	}
-	if ttl <= 0 {
-		return evento.Lease{}, fmt.Errorf("sqlite executor: renew lease: ttl %v is not positive", ttl)
+	if err := evento.CheckRenew(l, ttl); err != nil {
+		return evento.Lease{}, fmt.Errorf("sqlite executor: %w", err)
 	}
 	out := l
 	err := s.writeTx(ctx, "renew lease", func(w *writeConn) error {
@@ -370,8 +367,8 @@ func (s *Store) RecordSelection(ctx context.Context, key string, partition uint3
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	if len(sel) == 0 {
-		return nil, fmt.Errorf("sqlite executor: record selection %q/%d: empty selection: %w", key, partition, evento.ErrInvalidArgs)
+	if err := evento.CheckSelection(key, sel); err != nil {
+		return nil, fmt.Errorf("sqlite executor: %w", err)
 	}
 	var out []byte
 	err := s.writeTx(ctx, "record selection", func(w *writeConn) error {
@@ -392,4 +389,64 @@ ON CONFLICT (key, partition) DO UPDATE SET selection = ?4, updated_at = ?3 WHERE
 		return nil, err
 	}
 	return out, nil
+}
+
+// AnnounceWorker records worker's presence on key until ttl from now (the
+// lease clock), deletes the expired presences of key and returns the live
+// workers in byte order (see evento.SubscriberStore).
+func (s *Store) AnnounceWorker(ctx context.Context, key, worker string, ttl time.Duration) ([]string, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	if err := evento.CheckPresence(key, worker, ttl); err != nil {
+		return nil, fmt.Errorf("sqlite executor: %w", err)
+	}
+	var live []string
+	err := s.writeTx(ctx, "announce worker", func(w *writeConn) error {
+		now := s.now()
+		if _, err := w.exec(ctx, `INSERT INTO subscriber_workers (key, worker, expires_at) VALUES (?1, ?2, ?3)
+ON CONFLICT (key, worker) DO UPDATE SET expires_at = ?3`, blob(key), blob(worker), now.Add(ttl).UnixMicro()); err != nil {
+			return s.txErr("announce worker", err)
+		}
+		if _, err := w.exec(ctx, `DELETE FROM subscriber_workers WHERE key = ? AND expires_at <= ?`, blob(key), now.UnixMicro()); err != nil {
+			return s.txErr("announce worker", err)
+		}
+		rows, err := w.query(ctx, `SELECT worker FROM subscriber_workers WHERE key = ? ORDER BY worker`, blob(key))
+		if err != nil {
+			return s.txErr("announce worker", err)
+		}
+		defer rows.Close()
+		live = live[:0]
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				return s.txErr("announce worker", err)
+			}
+			live = append(live, name)
+		}
+		if err := rows.Err(); err != nil {
+			return s.txErr("announce worker", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return live, nil
+}
+
+// WithdrawWorker removes worker's presence on key.
+func (s *Store) WithdrawWorker(ctx context.Context, key, worker string) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if err := evento.CheckPresence(key, worker, 1); err != nil {
+		return fmt.Errorf("sqlite executor: %w", err)
+	}
+	return s.writeTx(ctx, "withdraw worker", func(w *writeConn) error {
+		if _, err := w.exec(ctx, `DELETE FROM subscriber_workers WHERE key = ? AND worker = ?`, blob(key), blob(worker)); err != nil {
+			return s.txErr("withdraw worker", err)
+		}
+		return nil
+	})
 }

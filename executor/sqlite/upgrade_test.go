@@ -7,8 +7,9 @@ import (
 	"github.com/evento-go/evento"
 )
 
-// undo0003 takes migration 0003 (subscriber selection and acked_at) back.
-var undo0003 = []string{"ALTER TABLE subscribers DROP COLUMN selection", "ALTER TABLE subscribers DROP COLUMN acked_at"}
+// undo0003 takes migrations 0004 (worker presence) and 0003 (subscriber
+// selection and acked_at) back.
+var undo0003 = []string{"DROP TABLE subscriber_workers", "ALTER TABLE subscribers DROP COLUMN selection", "ALTER TABLE subscribers DROP COLUMN acked_at"}
 
 // TestUpgradeFromVersion1 opens a file at schema version 1 (migration 0002
 // undone by hand) and checks that opening it applies only what is missing
@@ -82,5 +83,8 @@ func TestUpgradeSubscriberSelection(t *testing.T) {
 	}
 	if err := s2.Acknowledge(t.Context(), l, evento.Ack{LastError: "x"}); err != nil {
 		t.Fatalf("Acknowledge with the pre-upgrade lease: %v", err)
+	}
+	if live, err := s2.AnnounceWorker(t.Context(), "k", "w1", time.Hour); err != nil || len(live) != 1 {
+		t.Fatalf("AnnounceWorker after upgrade = %q, %v", live, err)
 	}
 }
