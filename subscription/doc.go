@@ -137,13 +137,17 @@
 // differ mostly during catch-up, where per-chunk acknowledgement keeps the
 // worker close to the speed of a raw scan.
 //
-// Lag is recorded with each acknowledgement: the number of events still to
-// process and the age of the acknowledged event. When the chunk read reached
-// the end of the subscription's events the count is exact (the rest of that
-// chunk, usually 0); otherwise it is the distance to evento's Head computed
-// from positions — exact for single-sequence backends (Pebble, SQLite), an
-// estimate on PostgreSQL — and counts events of every type. Status returns every
-// subscriber's stored state for command-line tools and health checks.
+// Lag is computed when asked. Status returns every subscriber's stored
+// state (cursor and its position, lease, last error, parked count, last
+// update, last acknowledgement and the time since) with its pending events
+// counted now from the store: the events of its own stored selection
+// (types, routing, partition) after its cursor, read page by page up to
+// StatusCountCap and labelled exact (PendingExact), or past the cap
+// estimated from positions. So a stopped worker's backlog shows, and a
+// health check can alert on Pending and SinceAck. Each acknowledgement
+// still records the lag the worker saw (Lag in the stored state: events
+// left in the chunk, or the distance to evento's Head, and the age of the
+// acknowledged event), for what it was at that moment.
 //
 // # Failures
 //

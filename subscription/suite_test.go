@@ -252,6 +252,7 @@ func runSuite(t *testing.T, newExec newExecFunc) {
 		{"SelectionChanged", testSelectionChanged},
 		{"NoHandlerOutsideLease", testNoHandlerOutsideLease},
 		{"SpreadByDefault", testSpreadByDefault},
+		{"StatusLag", testStatusLag},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, newExec) })

@@ -447,23 +447,3 @@ func (s *Subscription) Replay(ctx context.Context, exec evento.Executor) (int, e
 	}
 	return n, errors.Join(errs...)
 }
-
-// Status returns the stored state of every subscriber (each key and
-// partition: cursor, lease holder and expiry, lag, last error, parked
-// count), or only those of the given keys, for the CLI and health checks.
-func Status(ctx context.Context, exec evento.Executor, keys ...string) ([]evento.SubscriberState, error) {
-	subs, err := exec.Subscribers(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("subscription: status: %w", err)
-	}
-	if len(keys) == 0 {
-		return subs, nil
-	}
-	out := subs[:0]
-	for _, s := range subs {
-		if slices.Contains(keys, s.Key) {
-			out = append(out, s)
-		}
-	}
-	return out, nil
-}

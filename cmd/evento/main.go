@@ -10,7 +10,7 @@
 //	evento [-dsn DSN] events [-type T] [-id ID] [-name N] [-routing K | -no-routing] [-first N] [-after C] [-last N] [-before C] [-json]
 //	evento [-dsn DSN] aggregate -type T -id ID [-json]
 //	evento [-dsn DSN] head
-//	evento [-dsn DSN] subscribers [-json]
+//	evento [-dsn DSN] subscribers [-json]   (cursor position, pending events computed now, last ack, last update, lease)
 //	evento [-dsn DSN] parked -key K [-json]
 //	evento [-dsn DSN] reset -key K [-partition P] [-cursor C]   (every partition unless -partition)
 package main
@@ -256,7 +256,7 @@ func headCmd(fs *flag.FlagSet) action {
 func subscribersCmd(fs *flag.FlagSet) action {
 	asJSON := fs.Bool("json", false, "print JSON")
 	return func(ctx context.Context, exec evento.Executor, out io.Writer) error {
-		subs, err := exec.Subscribers(ctx)
+		subs, err := subscription.Status(ctx, exec)
 		if err != nil {
 			return err
 		}
@@ -264,17 +264,33 @@ func subscribersCmd(fs *flag.FlagSet) action {
 			return json.NewEncoder(out).Encode(subs)
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "KEY\tPARTITION\tHOLDER\tTOKEN\tLEASE EXPIRES\tLAG EVENTS\tLAG TIME\tPARKED\tLAST ERROR")
+		fmt.Fprintln(tw, "KEY\tPARTITION\tCURSOR\tPENDING\tLAST ACK\tUPDATED\tHOLDER\tTOKEN\tLEASE EXPIRES\tPARKED\tLAST ERROR")
 		for _, s := range subs {
-			exp := ""
-			if !s.LeaseExpiresAt.IsZero() {
-				exp = s.LeaseExpiresAt.Format(time.RFC3339)
+			pos := "start"
+			if s.Cursor != "" {
+				pos = s.Position.String()
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%d\t%s\t%d\t%s\n", s.Key, s.Partition, s.Holder, s.Token, exp,
-				s.Lag.Events, s.Lag.Time, s.Parked, s.LastError)
+			pending := fmt.Sprintf("%d", s.Pending)
+			if !s.PendingExact {
+				pending = "~" + pending
+			}
+			acked := "never"
+			if !s.AckedAt.IsZero() {
+				acked = s.SinceAck.Round(time.Millisecond).String() + " ago"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\n", s.Key, s.Partition, pos, pending, acked,
+				stamp(s.UpdatedAt), s.Holder, s.Token, stamp(s.LeaseExpiresAt), s.Parked, s.LastError)
 		}
 		return tw.Flush()
 	}
+}
+
+// stamp formats a stored time, "-" for none.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
 }
 
 func parkedCmd(fs *flag.FlagSet) action {
