@@ -169,15 +169,22 @@ type SubscriberStore interface {
 	// ClaimLease claims (key, partition) for holder for ttl, creating the
 	// subscriber if it does not exist. It succeeds if the lease is free,
 	// expired, or already held by holder; every success increments the
-	// fencing token. A live lease of another holder gives ErrLeaseHeld.
+	// fencing token. A live lease of another holder gives ErrLeaseHeld. An
+	// empty key or holder, or a ttl that is not positive, gives an error
+	// wrapping ErrInvalidSubscriberArgs (checked by CheckClaim) and
+	// changes nothing.
 	ClaimLease(ctx context.Context, key string, partition uint32, holder string, ttl time.Duration) (Lease, error)
 
 	// RenewLease extends a lease still held with the same token by ttl from
-	// now. Otherwise it returns ErrLeaseLost and changes nothing.
+	// now. Otherwise it returns ErrLeaseLost and changes nothing. A ttl
+	// that is not positive gives ErrInvalidSubscriberArgs.
 	RenewLease(ctx context.Context, l Lease, ttl time.Duration) (Lease, error)
 
 	// ReleaseLease gives the lease up so another worker can claim it at
-	// once. A stale lease gives ErrLeaseLost and changes nothing.
+	// once. A lease that is not current — another token, another holder,
+	// or expired (even if nobody claimed it since) — gives ErrLeaseLost and
+	// changes nothing, as RenewLease and Acknowledge do: a lease past its
+	// expiry is no longer the caller's to give up.
 	ReleaseLease(ctx context.Context, l Lease) error
 
 	// Acknowledge records a in the same transaction that checks l's holder,

@@ -41,6 +41,8 @@ func RunSubscribers(t *testing.T, h Harness) {
 	parallel(t, h, "RacingRecordSelection", testRacingRecordSelection)
 	parallel(t, h, "AckedAt", testAckedAt)
 	parallel(t, h, "WorkerPresence", testWorkerPresence)
+	parallel(t, h, "InvalidLeaseArgs", testInvalidLeaseArgs)
+	parallel(t, h, "ReleaseAfterExpiry", testReleaseAfterExpiry)
 }
 
 // subscriberDiff returns "" if the states match, else the fields that
@@ -960,4 +962,75 @@ func testWorkerPresence(t *testing.T, h Harness) {
 	}
 	wantErr(t, x.WithdrawWorker(t.Context(), "s/k", ""), evento.ErrInvalidSubscriberArgs, `WithdrawWorker("s/k", "")`)
 	want(announce(t, x, "s/k", "w1", time.Hour), []string{"w1", "w3"}, "after refused calls")
+}
+
+// testInvalidLeaseArgs pins the input rules every backend applies (one
+// helper, evento.CheckClaim/CheckRenew): an empty key or holder, or a zero
+// or negative ttl, is ErrInvalidSubscriberArgs and changes nothing.
+func testInvalidLeaseArgs(t *testing.T, h Harness) {
+	x, _ := openStore(t, h)
+	for _, c := range []struct {
+		key, holder string
+		ttl         time.Duration
+	}{{"s/k", "", time.Hour}, {"", "w1", time.Hour}, {"s/k", "w1", 0}, {"s/k", "w1", -time.Second}, {"s/k", "w1", -1}} {
+		l, err := x.ClaimLease(t.Context(), c.key, 0, c.holder, c.ttl)
+		if wantErr(t, err, evento.ErrInvalidSubscriberArgs, fmt.Sprintf("ClaimLease(%q, 0, %q, %v)", c.key, c.holder, c.ttl)) && err == nil {
+			t.Errorf("  … and it returned %+v", l)
+		}
+	}
+	subs, err := x.Subscribers(t.Context())
+	noErr(t, err, "Subscribers")
+	if len(subs) != 0 {
+		t.Errorf("refused claims created %d subscribers, want none", len(subs))
+	}
+	l := claim(t, x, "s/k", 0, "w1", time.Hour)
+	before := subscriber(t, x, "s/k", 0)
+	for _, ttl := range []time.Duration{0, -time.Second} {
+		_, err := x.RenewLease(t.Context(), l, ttl)
+		wantErr(t, err, evento.ErrInvalidSubscriberArgs, fmt.Sprintf("RenewLease(lease, %v)", ttl))
+	}
+	if d := subscriberDiff(before, subscriber(t, x, "s/k", 0), true); d != "" {
+		t.Errorf("subscriber changed by refused renewals: %s", d)
+	}
+	_, err = x.ClaimLease(t.Context(), "s/k", 0, "", time.Hour)
+	wantErr(t, err, evento.ErrInvalidSubscriberArgs, "ClaimLease with an empty holder of a held lease")
+	noErr(t, x.Acknowledge(t.Context(), l, evento.Ack{LastError: "still mine"}), "Acknowledge after refused calls")
+}
+
+// testReleaseAfterExpiry pins ReleaseLease of an expired lease nobody
+// claimed since: ErrLeaseLost, like RenewLease and Acknowledge, and nothing
+// changes; a claim (by anyone) then succeeds with a larger token.
+func testReleaseAfterExpiry(t *testing.T, h Harness) {
+	x, _ := openStore(t, h)
+	l := claim(t, x, "s/k", 0, "w1", shortTTL)
+	waitFor(t, 20*time.Millisecond, func() string {
+		_, err := x.ClaimLease(t.Context(), "s/k", 0, "w2", time.Hour)
+		if errors.Is(err, evento.ErrLeaseHeld) { // not expired yet by the store's clock
+			return fmt.Sprintf("w1's lease (ttl %v) has not expired yet", shortTTL)
+		}
+		noErr(t, err, "ClaimLease by w2 after expiry")
+		return ""
+	})
+	// w2 now holds it: w1's expired lease is stale twice over.
+	wantErr(t, x.ReleaseLease(t.Context(), l), evento.ErrLeaseLost, "ReleaseLease of an expired lease another worker claimed")
+
+	// Expired and nobody claimed it since.
+	l3 := claim(t, x, "s/k3", 0, "w1", shortTTL)
+	waitFor(t, 20*time.Millisecond, func() string {
+		err := x.Acknowledge(t.Context(), l3, evento.Ack{})
+		if err == nil {
+			return fmt.Sprintf("lease (ttl %v) still current", shortTTL)
+		}
+		wantErr(t, err, evento.ErrLeaseLost, "Acknowledge while waiting for expiry")
+		return ""
+	})
+	before := subscriber(t, x, "s/k3", 0)
+	wantErr(t, x.ReleaseLease(t.Context(), l3), evento.ErrLeaseLost, "ReleaseLease of an expired lease nobody claimed")
+	if d := subscriberDiff(before, subscriber(t, x, "s/k3", 0), true); d != "" {
+		t.Errorf("subscriber changed by ReleaseLease of an expired lease: %s", d)
+	}
+	l4 := claim(t, x, "s/k3", 0, "w2", time.Hour)
+	if l4.Token <= l3.Token {
+		t.Errorf("claim after the expired lease gave token %d, want more than %d", l4.Token, l3.Token)
+	}
 }
