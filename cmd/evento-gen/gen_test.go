@@ -66,7 +66,10 @@ func generateMem(t *testing.T, dir string) map[string][]byte {
 func TestErrors(t *testing.T) {
 	cases := map[string][]string{
 		"badtype": {`a.go:3:1: malformed aggregate type "bank//Account": want segments of letters, digits, _ - . separated by /`},
-		"notype":  {`a.go:3:1: //evento:aggregate on Account needs the aggregate type, e.g. //evento:aggregate bank/Account`},
+		"notype": {
+			`a.go:3:1: //evento:aggregate on Account needs the aggregate type, e.g. //evento:aggregate bank/Account`,
+			`a.go:4:6: aggregate Account has no events: declare methods func (*Account) Apply<Event>(*<Event>) error`,
+		},
 		"noapply": {`a.go:11:6: event Closed (marked //evento:event) has no ApplyClosed method on any aggregate`},
 		"dupname": {`a.go:9:6: events Created and Opened of aggregate Account have the same name "Opened"`},
 		"shared":  {`a.go:12:16: event Opened is applied by two aggregates, Account and Loan; an event belongs to one aggregate`},
@@ -85,6 +88,34 @@ func TestErrors(t *testing.T) {
 			`a.go:12:19: Account.ApplyMoved has the wrong signature (*Moved) (bool, error); want func (*Account) ApplyMoved(*Moved) error, optionally with a second parameter *evento.Event and without the error result`,
 			`a.go:13:19: Account.ApplyDiscount: no type Discount in package signature (Apply<Event> methods are reserved for events)`,
 		},
+		// An aggregate's snapshot keeps all of its state: every field, and
+		// every field of the package's structs it holds, is stored or
+		// explicitly excluded. Ledger encodes itself and is not checked.
+		"snapshot": {
+			"a.go:8:2: Account: unexported field total would silently not be stored in snapshots, so a load from a snapshot would see it zero; export it, or tag it `msgpack:\"-\"` with a comment saying why it need not survive a snapshot",
+			"a.go:9:2: Account.Notify has unsupported type chan int: msgpack cannot encode channels; snapshots cannot store it: tag it `msgpack:\"-\"` with a comment saying why it need not survive a snapshot, or change its type",
+			"a.go:11:17: Account.Meta: unexported field seen would silently not be stored in snapshots, so a load from a snapshot would see it zero; export it, or tag it `msgpack:\"-\"` with a comment saying why it need not survive a snapshot",
+			`a.go:12:2: Account: embedded field Base is not supported in an aggregate by evento-gen (msgpack would inline its fields into snapshots unchecked); give the field a name`,
+			"a.go:24:2: Item: unexported field price would silently not be stored in snapshots, so a load from a snapshot would see it zero; export it, or tag it `msgpack:\"-\"` with a comment saying why it need not survive a snapshot",
+		},
+		// The package is loaded without its tests: what they declare for
+		// evento-gen would be ignored, so it is refused.
+		"testfile": {
+			`a_test.go:3:1: //evento:aggregate in a_test.go, a test file, which evento-gen does not read, so Loan would get no generated code; declare it in a file whose name does not end in _test.go (a package under testdata/ or internal/ can hold types only tests use)`,
+			`a_test.go:8:19: Account.ApplyClosed is declared in a_test.go, a test file, which evento-gen does not read: Account.ApplyEvent would not dispatch event Closed; declare it in a file whose name does not end in _test.go`,
+		},
+		// One run reports every problem of every file: a malformed
+		// aggregate type does not hide the problems of that aggregate's
+		// events, nor those of other files.
+		"multi": {
+			`a.go:3:1: malformed aggregate type "bank//Account": want segments of letters, digits, _ - . separated by /`,
+			"a.go:8:2: Opened: unexported field note would silently not be stored; export it or tag it `msgpack:\"-\"`",
+			"b.go:6:2: Loan: unexported field total would silently not be stored in snapshots, so a load from a snapshot would see it zero; export it, or tag it `msgpack:\"-\"` with a comment saying why it need not survive a snapshot",
+			`c.go:3:1: "// evento:aggregate bank/Card" is not a directive, because of the space after //: write //evento:aggregate`,
+			"c.go:6:1: //evento:aggregate is not in the doc comment of a package-level type declaration, so it would do nothing; put it in the comment right above `type Name struct`",
+			`c.go:9:1: unknown directive "//evento:agregate bank/Fee" (want //evento:aggregate or //evento:event)`,
+			`c_test.go:3:1: //evento:aggregate in c_test.go, a test file, which evento-gen does not read, so Fake would get no generated code; declare it in a file whose name does not end in _test.go (a package under testdata/ or internal/ can hold types only tests use)`,
+		},
 		"tags": {
 			`a.go:10:2: Opened: fields A and B have the same msgpack key "a"`,
 			`a.go:11:2: Opened.C: msgpack tag option "inline" is not supported by evento-gen`,
@@ -98,20 +129,55 @@ func TestErrors(t *testing.T) {
 	}
 	for name, want := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := generateDir(filepath.Join("testdata/errors", name), false)
-			var list errorList
-			if !errors.As(err, &list) {
-				t.Fatalf("got %v, want a list of errors", err)
-			}
-			var got []string
-			for _, e := range list {
-				got = append(got, e.Pos.String()+": "+e.Msg)
-			}
-			if strings.Join(got, "\n") != strings.Join(want, "\n") {
-				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-			}
+			checkErrors(t, filepath.Join("testdata/errors", name), want)
 		})
 	}
+}
+
+// checkErrors checks that generating the package in dir fails with the
+// errors want, in this order.
+func checkErrors(t *testing.T, dir string, want []string) {
+	t.Helper()
+	_, err := generateDir(dir, false)
+	var list errorList
+	if !errors.As(err, &list) {
+		t.Fatalf("got %v, want a list of errors", err)
+	}
+	var got []string
+	for _, e := range list {
+		got = append(got, e.Pos.String()+": "+e.Msg)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestSyntaxErrors checks that syntax errors in several files are all
+// reported (one per line, as the compiler does), with the directive
+// problems, which do not need the rest of the syntax. The package is
+// written at run time: CI runs gofmt on every committed .go file.
+func TestSyntaxErrors(t *testing.T) {
+	dir, err := os.MkdirTemp("testdata", "tmp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	files := map[string]string{
+		"a.go": "package syntax\n\ntype A struct {\n\tX int\n",
+		"b.go": "package syntax\n\nfunc f() int { return 1 + }\n",
+		"c.go": "package syntax\n\n//evento:aggregate bank//C\ntype C struct{}\n\n//evento:event\nvar v int\n",
+	}
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkErrors(t, dir, []string{
+		`a.go:4:8: expected ';', found 'EOF'`,
+		`b.go:3:27: expected operand, found '}'`,
+		`c.go:3:1: malformed aggregate type "bank//C": want segments of letters, digits, _ - . separated by /`,
+		"c.go:6:1: //evento:event is not in the doc comment of a package-level type declaration, so it would do nothing; put it in the comment right above `type Name struct`",
+	})
 }
 
 // scratch copies testdata/src/bank into a fresh package inside the module

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"go/ast"
+	"go/parser"
 	"go/token"
 	"go/types"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -40,7 +42,22 @@ type posError struct {
 	Msg string
 }
 
-func (e posError) Error() string { return fmt.Sprintf("%s: %s", e.Pos, e.Msg) }
+func (e posError) Error() string {
+	if !e.hasPos() {
+		return e.Msg
+	}
+	return fmt.Sprintf("%s: %s", e.Pos, e.Msg)
+}
+
+func (e posError) hasPos() bool { return e.Pos.Filename != "" || e.Pos.Line > 0 }
+
+// cli is the line the command prints for e: file:line:col: evento-gen: msg.
+func (e posError) cli() string {
+	if !e.hasPos() {
+		return "evento-gen: " + e.Msg
+	}
+	return fmt.Sprintf("%s: evento-gen: %s", e.Pos, e.Msg)
+}
 
 // errorList is every problem found in a package, sorted by position.
 type errorList []posError
@@ -54,6 +71,20 @@ func (l errorList) Error() string {
 		b.WriteString(e.Error())
 	}
 	return b.String()
+}
+
+// sort sorts l by position, stably; errors without one come first.
+func (l errorList) sort() {
+	sort.SliceStable(l, func(i, j int) bool {
+		a, b := l[i].Pos, l[j].Pos
+		if a.Filename != b.Filename {
+			return a.Filename < b.Filename
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Column < b.Column
+	})
 }
 
 // model is what evento-gen learnt about one package.
@@ -73,8 +104,10 @@ type model struct {
 	// specs are the declarations of the package's types.
 	specs map[*types.TypeName]*ast.TypeSpec
 	// src holds the bytes of each source file, by absolute name.
-	src  map[string][]byte
-	errs errorList
+	src map[string][]byte
+	// snapshotChecked are the types checkSnapshotType has seen.
+	snapshotChecked map[types.Type]bool
+	errs            errorList
 }
 
 type aggregate struct {
@@ -118,7 +151,12 @@ func (m *model) errorf(pos token.Pos, format string, args ...any) {
 }
 
 func (m *model) position(pos token.Pos) token.Position {
-	p := m.fset.Position(pos)
+	return m.relative(m.fset.Position(pos))
+}
+
+// relative makes p's file name relative to the package directory when the
+// file is in it or below.
+func (m *model) relative(p token.Position) token.Position {
 	if rel, err := filepath.Rel(m.dir, p.Filename); err == nil && !strings.HasPrefix(rel, "..") {
 		p.Filename = rel
 	}
@@ -156,6 +194,8 @@ func load(dir string) (*model, error) {
 		named:     map[string]*types.TypeName{},
 		generated: map[string]bool{},
 		src:       map[string][]byte{},
+
+		snapshotChecked: map[types.Type]bool{},
 	}
 	for _, f := range p.GoFiles {
 		b, err := os.ReadFile(f)
@@ -167,8 +207,11 @@ func load(dir string) (*model, error) {
 			m.generated[f] = true
 		}
 	}
-	// Errors in listing or parsing are fatal; type errors are not, since a
-	// stale generated file may well not compile: it is ignored below.
+	// Errors in listing or parsing are reported, all of them, together
+	// with what can be checked without full syntax (the directives). Type
+	// errors are not, since a stale generated file may well not compile:
+	// it is ignored below.
+	var loadErrs errorList
 	for _, e := range p.Errors {
 		// go list compiles the package for export data and reports its
 		// compile errors as "# importpath\n...": those are type errors too.
@@ -178,26 +221,47 @@ func load(dir string) (*model, error) {
 		if m.isGeneratedName(e.Pos) {
 			continue
 		}
-		return nil, fmt.Errorf("evento-gen: %s", e)
+		loadErrs = append(loadErrs, posError{Pos: m.relative(parsePos(e.Pos)), Msg: e.Msg})
+	}
+	// One error per line, as the compiler does: the parser's later errors
+	// on a line are mostly echoes of the first.
+	loadErrs.sort()
+	for i, e := range loadErrs {
+		if i > 0 && e.hasPos() && e.Pos.Filename == loadErrs[i-1].Pos.Filename && e.Pos.Line == loadErrs[i-1].Pos.Line {
+			continue
+		}
+		m.errs = append(m.errs, e)
 	}
 	if p.Types == nil || p.TypesInfo == nil {
-		return nil, fmt.Errorf("evento-gen: load %s: no type information", abs)
+		if len(loadErrs) == 0 {
+			return nil, fmt.Errorf("evento-gen: load %s: no type information", abs)
+		}
+	} else {
+		m.analyse(p, len(loadErrs) == 0)
 	}
-	m.analyse(p)
+	m.checkTestFiles()
 	if len(m.errs) > 0 {
-		sort.SliceStable(m.errs, func(i, j int) bool {
-			a, b := m.errs[i].Pos, m.errs[j].Pos
-			if a.Filename != b.Filename {
-				return a.Filename < b.Filename
-			}
-			if a.Line != b.Line {
-				return a.Line < b.Line
-			}
-			return a.Column < b.Column
-		})
+		m.errs.sort()
 		return m, m.errs
 	}
 	return m, nil
+}
+
+var posRE = regexp.MustCompile(`^(.+?):(\d+)(?::(\d+))?$`)
+
+// parsePos parses the file:line:col (or file:line, or file) of a
+// go/packages error; "" and "-" give the zero position.
+func parsePos(s string) token.Position {
+	if s == "" || s == "-" {
+		return token.Position{}
+	}
+	mm := posRE.FindStringSubmatch(s)
+	if mm == nil {
+		return token.Position{Filename: s}
+	}
+	line, _ := strconv.Atoi(mm[2])
+	col, _ := strconv.Atoi(mm[3])
+	return token.Position{Filename: mm[1], Line: line, Column: col}
 }
 
 func (m *model) isGeneratedName(pos string) bool {
@@ -226,7 +290,37 @@ func directive(name string, groups ...*ast.CommentGroup) (string, token.Pos, boo
 	return "", token.NoPos, false
 }
 
-func (m *model) analyse(p *packages.Package) {
+// directiveWord returns the name of the directive the comment text c is
+// (aggregate, event, or an unknown word), and whether it is one.
+func directiveWord(c string) (string, bool) {
+	rest, ok := strings.CutPrefix(c, "//evento:")
+	if !ok {
+		return "", false
+	}
+	if w := strings.Fields(rest); len(w) > 0 {
+		return w[0], true
+	}
+	return "", true
+}
+
+// spacedRE matches a directive written with a space after //, which Go does
+// not treat as a directive and evento-gen would otherwise silently ignore.
+var spacedRE = regexp.MustCompile(`^//[ \t]+evento:(aggregate|event)\b`)
+
+// typeDocs returns the comment groups that document the type spec ts of the
+// declaration d: its own, and the declaration's when it is not grouped.
+func typeDocs(d *ast.GenDecl, ts *ast.TypeSpec) []*ast.CommentGroup {
+	docs := []*ast.CommentGroup{ts.Doc}
+	if !d.Lparen.IsValid() {
+		docs = append(docs, d.Doc)
+	}
+	return docs
+}
+
+// analyse builds the model and reports every problem it finds. With full
+// unset (the package has syntax or list errors) it checks only the
+// directives, whose checks do not depend on the rest of the syntax.
+func (m *model) analyse(p *packages.Package, full bool) {
 	info := p.TypesInfo
 	type typeDecl struct {
 		spec *ast.TypeSpec
@@ -234,6 +328,7 @@ func (m *model) analyse(p *packages.Package) {
 		file string
 	}
 	var decls []typeDecl
+	var directives []*ast.Comment // well-formed //evento: lines
 	funcs := map[*types.Func]*ast.FuncDecl{}
 	for _, f := range p.Syntax {
 		fname := m.fset.Position(f.Package).Filename
@@ -248,11 +343,7 @@ func (m *model) analyse(p *packages.Package) {
 				}
 				for _, s := range d.Specs {
 					ts := s.(*ast.TypeSpec)
-					docs := []*ast.CommentGroup{ts.Doc}
-					if !d.Lparen.IsValid() {
-						docs = append(docs, d.Doc)
-					}
-					decls = append(decls, typeDecl{ts, docs, fname})
+					decls = append(decls, typeDecl{ts, typeDocs(d, ts), fname})
 				}
 			case *ast.FuncDecl:
 				if fn, ok := info.Defs[d.Name].(*types.Func); ok {
@@ -260,45 +351,85 @@ func (m *model) analyse(p *packages.Package) {
 				}
 			}
 		}
-		// Unknown directives are likely typos: report them.
+		// Unknown, misspelt and misplaced directives are likely typos:
+		// report them, as nothing else would.
 		for _, g := range f.Comments {
 			for _, c := range g.List {
-				if !strings.HasPrefix(c.Text, "//evento:") {
+				if mm := spacedRE.FindStringSubmatch(c.Text); mm != nil {
+					m.errorf(c.Pos(), "%q is not a directive, because of the space after //: write //evento:%s", c.Text, mm[1])
 					continue
 				}
-				word := strings.Fields(strings.TrimPrefix(c.Text, "//evento:"))
-				if len(word) == 0 || (word[0] != "aggregate" && word[0] != "event") {
-					m.errorf(c.Pos(), "unknown directive %q (want //evento:aggregate or //evento:event)", c.Text)
+				word, ok := directiveWord(c.Text)
+				if !ok {
+					continue
 				}
+				if word != "aggregate" && word != "event" {
+					m.errorf(c.Pos(), "unknown directive %q (want //evento:aggregate or //evento:event)", c.Text)
+					continue
+				}
+				directives = append(directives, c)
 			}
 		}
 	}
 
+	// used are the directives that mark a type; docOf names the type whose
+	// doc comment holds a comment.
+	used := map[token.Pos]bool{}
+	docOf := map[token.Pos]string{}
 	eventDirective := map[*types.TypeName]*ast.TypeSpec{}
 	eventNames := map[*types.TypeName]string{}
 	for _, d := range decls {
+		for _, g := range d.docs {
+			if g != nil {
+				for _, c := range g.List {
+					docOf[c.Pos()] = d.spec.Name.Name
+				}
+			}
+		}
+		aggArg, aggPos, isAgg := directive("aggregate", d.docs...)
+		evArg, evPos, isEv := directive("event", d.docs...)
+		if isAgg {
+			used[aggPos] = true
+		}
+		if isEv {
+			used[evPos] = true
+		}
 		obj, _ := info.Defs[d.spec.Name].(*types.TypeName)
 		if obj == nil {
 			continue
 		}
-		if arg, pos, ok := directive("aggregate", d.docs...); ok {
-			m.addAggregate(obj, d.spec, d.file, arg, pos)
+		if isAgg {
+			m.addAggregate(obj, d.spec, d.file, aggArg, aggPos)
 		}
-		if arg, pos, ok := directive("event", d.docs...); ok {
+		if isEv {
 			if _, isStruct := obj.Type().Underlying().(*types.Struct); !isStruct {
-				m.errorf(pos, "//evento:event on %s, which is not a struct type", obj.Name())
+				m.errorf(evPos, "//evento:event on %s, which is not a struct type", obj.Name())
 				continue
 			}
 			eventDirective[obj] = d.spec
-			if arg != "" {
-				if !eventNameRE.MatchString(arg) {
-					m.errorf(pos, "malformed event name %q in //evento:event (want letters, digits and _ . - / :)", arg)
+			if evArg != "" {
+				if !eventNameRE.MatchString(evArg) {
+					m.errorf(evPos, "malformed event name %q in //evento:event (want letters, digits and _ . - / :)", evArg)
 				}
-				eventNames[obj] = arg
+				eventNames[obj] = evArg
 			}
 		}
 	}
+	for _, c := range directives {
+		if used[c.Pos()] {
+			continue
+		}
+		word, _ := directiveWord(c.Text)
+		if name, ok := docOf[c.Pos()]; ok {
+			m.errorf(c.Pos(), "second //evento:%s on %s: a type takes one; remove this line", word, name)
+		} else {
+			m.errorf(c.Pos(), "//evento:%s is not in the doc comment of a package-level type declaration, so it would do nothing; put it in the comment right above `type Name struct`", word)
+		}
+	}
 	sort.Slice(m.aggregates, func(i, j int) bool { return m.aggregates[i].Name < m.aggregates[j].Name })
+	if !full {
+		return
+	}
 
 	specs := map[*types.TypeName]*ast.TypeSpec{}
 	for _, d := range decls {
@@ -323,6 +454,11 @@ func (m *model) analyse(p *packages.Package) {
 			m.checkReserved(e.Obj, funcs, "EventName", "EventAggregateType", "EncodeMsgpack", "DecodeMsgpack")
 			m.addStruct(e.Obj, e)
 		}
+	}
+	// After the events, so that structs the codecs check are not checked
+	// again for snapshots.
+	for _, a := range m.aggregates {
+		m.checkAggregate(a)
 	}
 }
 
@@ -354,18 +490,19 @@ func (m *model) addAggregate(obj *types.TypeName, spec *ast.TypeSpec, file, arg 
 		m.errorf(pos, "aggregate %s is generic; aggregates must be plain struct types", obj.Name())
 		return
 	}
-	if arg == "" {
+	// A bad type is reported, and the aggregate still checked (its events,
+	// its fields), so that one run reports every problem.
+	switch {
+	case arg == "":
 		m.errorf(pos, "//evento:aggregate on %s needs the aggregate type, e.g. //evento:aggregate bank/%s", obj.Name(), obj.Name())
-		return
-	}
-	if !aggregateTypeRE.MatchString(arg) {
+	case !aggregateTypeRE.MatchString(arg):
 		m.errorf(pos, "malformed aggregate type %q: want segments of letters, digits, _ - . separated by /", arg)
-		return
-	}
-	for _, o := range m.aggregates {
-		if o.Type == arg {
-			m.errorf(pos, "aggregate type %q is declared twice (%s and %s)", arg, o.Name, obj.Name())
-			return
+	default:
+		for _, o := range m.aggregates {
+			if o.Type == arg {
+				m.errorf(pos, "aggregate type %q is declared twice (%s and %s)", arg, o.Name, obj.Name())
+				break
+			}
 		}
 	}
 	m.aggregates = append(m.aggregates, &aggregate{Name: obj.Name(), Type: arg, Obj: obj, Spec: spec, File: file})
@@ -464,4 +601,85 @@ func isEventoEvent(t types.Type) bool {
 	}
 	n, ok := types.Unalias(p.Elem()).(*types.Named)
 	return ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == eventoPath && n.Obj().Name() == "Event"
+}
+
+// checkTestFiles refuses directives, and Apply methods of the package's
+// aggregates, in the package's _test.go files. The package is loaded
+// without its tests (generated code must not depend on them), so these
+// would otherwise be ignored without a word: an aggregate without code, or
+// an event that ApplyEvent does not dispatch.
+func (m *model) checkTestFiles() {
+	names, _ := filepath.Glob(filepath.Join(m.dir, "*_test.go"))
+	aggs := map[string]bool{}
+	for _, a := range m.aggregates {
+		aggs[a.Name] = true
+	}
+	for _, name := range names {
+		if base := filepath.Base(name); strings.HasPrefix(base, "_") || strings.HasPrefix(base, ".") {
+			continue // the go command ignores these
+		}
+		f, _ := parser.ParseFile(m.fset, name, nil, parser.ParseComments|parser.SkipObjectResolution)
+		if f == nil {
+			continue // unreadable: go test will say so
+		}
+		base := filepath.Base(name)
+		docOf := map[token.Pos]string{}
+		for _, d := range f.Decls {
+			switch d := d.(type) {
+			case *ast.GenDecl:
+				if d.Tok != token.TYPE {
+					continue
+				}
+				for _, s := range d.Specs {
+					ts := s.(*ast.TypeSpec)
+					for _, g := range typeDocs(d, ts) {
+						if g != nil {
+							for _, c := range g.List {
+								docOf[c.Pos()] = ts.Name.Name
+							}
+						}
+					}
+				}
+			case *ast.FuncDecl:
+				recv := receiverName(d)
+				suffix, ok := strings.CutPrefix(d.Name.Name, "Apply")
+				if !aggs[recv] || !ok || suffix == "" || suffix == "Event" {
+					continue
+				}
+				if r, _ := utf8.DecodeRuneInString(suffix); !unicode.IsUpper(r) {
+					continue
+				}
+				m.errorf(d.Name.Pos(), "%s.%s is declared in %s, a test file, which evento-gen does not read: %s.ApplyEvent would not dispatch event %s; declare it in a file whose name does not end in _test.go", recv, d.Name.Name, base, recv, suffix)
+			}
+		}
+		for _, g := range f.Comments {
+			for _, c := range g.List {
+				word, ok := directiveWord(c.Text)
+				if !ok || word != "aggregate" && word != "event" {
+					continue
+				}
+				what := "this directive"
+				if n := docOf[c.Pos()]; n != "" {
+					what = n
+				}
+				m.errorf(c.Pos(), "//evento:%s in %s, a test file, which evento-gen does not read, so %s would get no generated code; declare it in a file whose name does not end in _test.go (a package under testdata/ or internal/ can hold types only tests use)", word, base, what)
+			}
+		}
+	}
+}
+
+// receiverName returns the name of the receiver's base type of method d,
+// or "" for a function.
+func receiverName(d *ast.FuncDecl) string {
+	if d.Recv == nil || len(d.Recv.List) != 1 {
+		return ""
+	}
+	t := d.Recv.List[0].Type
+	if s, ok := t.(*ast.StarExpr); ok {
+		t = s.X
+	}
+	if id, ok := t.(*ast.Ident); ok {
+		return id.Name
+	}
+	return ""
 }

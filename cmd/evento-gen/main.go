@@ -37,7 +37,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		var list errorList
 		if errors.As(err, &list) {
 			for _, e := range list {
-				fmt.Fprintf(stderr, "%s: evento-gen: %s\n", e.Pos, e.Msg)
+				fmt.Fprintln(stderr, e.cli())
 			}
 		} else {
 			fmt.Fprintln(stderr, err)

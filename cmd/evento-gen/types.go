@@ -321,6 +321,19 @@ func isZeroSig(obj types.Object) bool {
 	return ok && b.Kind() == types.Bool
 }
 
+// fieldUse is what a struct's fields are checked for: the same rules, with
+// the differences that come from who encodes the struct.
+type fieldUse int
+
+const (
+	// forCodec: an event, or a plain struct an event contains, which the
+	// generated codecs encode.
+	forCodec fieldUse = iota
+	// forSnapshot: an aggregate, or a struct its fields contain, which
+	// snapshots encode with msgpack's reflective codec (snapshot.Encode).
+	forSnapshot
+)
+
 // addStruct records a struct of the package that gets codec functions and
 // checks its fields, recursing into the structs they use.
 func (m *model) addStruct(obj *types.TypeName, ev *event) {
@@ -330,7 +343,69 @@ func (m *model) addStruct(obj *types.TypeName, ev *event) {
 	}
 	si := &structInfo{Name: name, Obj: obj, Event: ev}
 	m.structs[name] = si
-	st := obj.Type().Underlying().(*types.Struct)
+	si.Fields = m.checkFields(name, obj.Type().Underlying().(*types.Struct), forCodec)
+}
+
+// checkAggregate checks that a snapshot of aggregate a keeps its whole
+// state: every field, and every field of the package's structs it holds,
+// is stored by msgpack or explicitly excluded with `msgpack:"-"`. An
+// aggregate that encodes itself (EncodeMsgpack, MarshalMsgpack,
+// MarshalBinary, MarshalText) is its own business.
+func (m *model) checkAggregate(a *aggregate) {
+	if m.hasMarshaler(a.Obj.Type()) {
+		return
+	}
+	m.checkSnapshotType(a.Obj.Type(), a.Name)
+}
+
+// checkSnapshotType checks the package's structs that a snapshot encodes
+// reflectively as part of a value of type t, found at via (e.g.
+// Account.Items, which names an anonymous struct). Each type is checked
+// once.
+func (m *model) checkSnapshotType(t types.Type, via string) {
+	t = types.Unalias(t)
+	if m.snapshotChecked[t] {
+		return
+	}
+	m.snapshotChecked[t] = true
+	if isTime(t) || m.hasMarshaler(t) {
+		return
+	}
+	if n, ok := t.(*types.Named); ok {
+		if !m.isLocal(n) {
+			return // another package's type: classify checked what it can
+		}
+		if _, codec := m.structs[n.Obj().Name()]; codec {
+			return // checked for the generated codecs, which are stricter
+		}
+		if st, ok := n.Underlying().(*types.Struct); ok {
+			m.checkFields(n.Obj().Name(), st, forSnapshot)
+			return
+		}
+	}
+	switch u := t.Underlying().(type) {
+	case *types.Slice:
+		m.checkSnapshotType(u.Elem(), via)
+	case *types.Array:
+		m.checkSnapshotType(u.Elem(), via)
+	case *types.Pointer:
+		m.checkSnapshotType(u.Elem(), via)
+	case *types.Map:
+		m.checkSnapshotType(u.Key(), via)
+		m.checkSnapshotType(u.Elem(), via)
+	case *types.Struct: // an anonymous struct
+		m.checkFields(via, u, forSnapshot)
+	}
+}
+
+// checkFields checks that msgpack stores every field of st, the struct
+// called name, unless the field is tagged `msgpack:"-"`, and that evento-gen
+// can handle it for use; it reports each problem at the field and returns
+// the fields that are stored. For forCodec it registers the structs and
+// named types the codecs need; for forSnapshot it checks the structs the
+// fields contain.
+func (m *model) checkFields(name string, st *types.Struct, use fieldUse) []*fieldInfo {
+	var fields []*fieldInfo
 	keys := map[string]string{}
 	for i := 0; i < st.NumFields(); i++ {
 		f := st.Field(i)
@@ -339,20 +414,33 @@ func (m *model) addStruct(obj *types.TypeName, ev *event) {
 			continue
 		}
 		if f.Name() == "_msgpack" {
+			if use == forSnapshot {
+				continue // msgpack's struct options: its reflective codec honours them
+			}
 			m.errorf(f.Pos(), "%s: the _msgpack struct options field is not supported by evento-gen", name)
 			continue
 		}
 		if f.Embedded() {
+			if use == forSnapshot {
+				m.errorf(f.Pos(), "%s: embedded field %s is not supported in an aggregate by evento-gen (msgpack would inline its fields into snapshots unchecked); give the field a name", name, f.Name())
+				continue
+			}
 			m.errorf(f.Pos(), "%s: embedded field %s is not supported by evento-gen (msgpack would inline it); give the field a name", name, f.Name())
 			continue
 		}
 		if !f.Exported() {
+			if use == forSnapshot {
+				m.errorf(f.Pos(), "%s: unexported field %s would silently not be stored in snapshots, so a load from a snapshot would see it zero; export it, or tag it `msgpack:\"-\"` with a comment saying why it need not survive a snapshot", name, f.Name())
+				continue
+			}
 			m.errorf(f.Pos(), "%s: unexported field %s would silently not be stored; export it or tag it `msgpack:\"-\"`", name, f.Name())
 			continue
 		}
-		for opt := range tag.Options {
-			if opt != "omitempty" {
-				m.errorf(f.Pos(), "%s.%s: msgpack tag option %q is not supported by evento-gen", name, f.Name(), opt)
+		if use == forCodec {
+			for opt := range tag.Options {
+				if opt != "omitempty" {
+					m.errorf(f.Pos(), "%s.%s: msgpack tag option %q is not supported by evento-gen", name, f.Name(), opt)
+				}
 			}
 		}
 		key := tag.Name
@@ -366,19 +454,29 @@ func (m *model) addStruct(obj *types.TypeName, ev *event) {
 		keys[key] = f.Name()
 		k, why := m.classify(f.Type())
 		if k == kUnsupported {
-			m.errorf(f.Pos(), "%s.%s has unsupported type %s: %s", name, f.Name(), types.TypeString(f.Type(), types.RelativeTo(m.pkg)), why)
+			hint := ""
+			if use == forSnapshot {
+				hint = "; snapshots cannot store it: tag it `msgpack:\"-\"` with a comment saying why it need not survive a snapshot, or change its type"
+			}
+			m.errorf(f.Pos(), "%s.%s has unsupported type %s: %s%s", name, f.Name(), types.TypeString(f.Type(), types.RelativeTo(m.pkg)), why, hint)
 			continue
 		}
 		fi := &fieldInfo{GoName: f.Name(), Key: key, Type: f.Type(), OmitEmpty: tag.HasOption("omitempty"), Pos: f.Pos()}
+		if use == forSnapshot {
+			fields = append(fields, fi)
+			m.checkSnapshotType(f.Type(), name+"."+f.Name())
+			continue
+		}
 		if fi.OmitEmpty {
 			if _, ok := m.emptyExpr(f.Type(), "x."+f.Name()); !ok {
 				m.errorf(f.Pos(), "%s.%s: omitempty on type %s is not supported by evento-gen", name, f.Name(), types.TypeString(f.Type(), types.RelativeTo(m.pkg)))
 				continue
 			}
 		}
-		si.Fields = append(si.Fields, fi)
+		fields = append(fields, fi)
 		m.collect(f.Type(), map[types.Type]bool{})
 	}
+	return fields
 }
 
 // collect registers the package's structs and named types that the

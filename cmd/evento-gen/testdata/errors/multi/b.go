@@ -1,0 +1,11 @@
+package multi
+
+//evento:aggregate bank/Loan
+type Loan struct {
+	Amount int
+	total  int
+}
+
+type Lent struct{ Amount int }
+
+func (l *Loan) ApplyLent(e *Lent) { l.Amount += e.Amount; l.total++ }

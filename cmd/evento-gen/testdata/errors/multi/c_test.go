@@ -1,0 +1,4 @@
+package multi
+
+//evento:aggregate bank/Fake
+type Fake struct{}
