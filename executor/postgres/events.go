@@ -39,7 +39,7 @@ type queries struct {
 
 const eventCols = "tx, seq, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, ts"
 
-// planSettings are set, local to the implicit transaction of a read's
+// planSettings are set, local to the transaction of a read's
 // pipeline, before its queries are planned. Without them the planner, with
 // statistics that lag a growing table, may pick a bitmap scan of every row
 // after the cursor and a top-N sort over them instead of reading one page

@@ -33,3 +33,6 @@ func InsertOneSQL(s *Store) string { return s.q.insertOne }
 
 // AggVersionSQL returns the statement AggregateVersion runs.
 func AggVersionSQL(s *Store) string { return s.q.aggVersion }
+
+// ReadAggSQL returns the statement ReadAggregate runs after the prelude.
+func ReadAggSQL(s *Store) string { return s.q.readAgg }
