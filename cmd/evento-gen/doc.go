@@ -2,10 +2,30 @@
 // apply dispatch, typed subscription handlers, reflection-free msgpack codecs,
 // a snapshot revision and a compile guard.
 //
-// Run it from the package that declares the aggregates, with the generator's
-// version taken from go.mod:
+// # Installing
 //
-//	//go:generate go run github.com/evento-go/evento/cmd/evento-gen
+// In your module, record evento-gen as a tool once:
+//
+//	go get -tool github.com/evento-go/evento/cmd/evento-gen
+//
+// This adds a tool directive to go.mod, and the generator's own
+// dependencies (golang.org/x/tools) to go.mod and go.sum, so its version is
+// the one go.mod records and go mod tidy keeps it. Then put one directive
+// in each package that declares aggregates:
+//
+//	//go:generate go tool evento-gen
+//
+// and run go generate ./... (then go mod tidy, if the generated code
+// imports packages your module did not use yet).
+//
+// The directive go run github.com/evento-go/evento/cmd/evento-gen is not
+// enough in another module: it fails with "missing go.sum entry for module
+// providing package golang.org/x/tools/go/packages", since no package of
+// that module imports the generator's dependencies. The go get the message
+// suggests helps only until the next go mod tidy, which drops them again;
+// the tool directive keeps them. Inside evento's own repository (its
+// examples and tests), go run is what the directives use, as the evento
+// module is the main module there.
 //
 // One directive per package is enough: every run reads the whole package
 // (with golang.org/x/tools/go/packages, so with full type information) and
@@ -109,16 +129,34 @@
 //
 // # Errors
 //
-// Problems are reported as file:line:col: evento-gen: message, all at once:
-// a malformed or missing aggregate type, an Apply method with a wrong
-// signature or without an event type, an event applied by two aggregates,
-// two events of one aggregate with the same name, an //evento:event struct
-// that nothing applies, an unexported field (which msgpack would silently
-// not store; tag it `msgpack:"-"` to mean it), an embedded field, a
-// duplicate msgpack key, an unsupported tag option (alias, inline, intern,
-// as_array), omitempty on an interface, and field types msgpack cannot
-// round-trip: channels, functions, complex numbers, unsafe pointers,
-// interfaces with methods.
+// Problems are reported as file:line:col: evento-gen: message, every
+// problem of the package in one run, sorted by position: syntax errors
+// (one per line, with the directive checks, which do not need the rest of
+// the syntax), a malformed or missing aggregate type (the aggregate's
+// events and fields are still checked), an unknown directive, a directive
+// that is not in the doc comment of a package-level type (or is written
+// "// evento:..." with a space, which Go does not treat as a directive), an
+// aggregate, event directive or Apply method of an aggregate in a _test.go
+// file (the package is read without its tests, so it would be ignored), an
+// Apply method with a wrong signature or without an event type, an event
+// applied by two aggregates, two events of one aggregate with the same
+// name, an //evento:event struct that nothing applies, an unexported field
+// (which msgpack would silently not store; tag it `msgpack:"-"` to mean
+// it), an embedded field, a duplicate msgpack key, an unsupported tag option
+// (alias, inline, intern, as_array), omitempty on an interface, and field
+// types msgpack cannot round-trip: channels, functions, complex numbers,
+// unsafe pointers, interfaces with methods.
+//
+// An aggregate's fields are checked too, because snapshots store the
+// aggregate with msgpack (snapshot.Encode) and a load that starts from a
+// snapshot sees only what it stored: every field, and every field of this
+// package's structs that the aggregate holds (in maps, slices, pointers,
+// anonymous structs), must be exported and of a type msgpack can
+// round-trip, or be excluded with `msgpack:"-"`, with a comment saying why
+// it need not survive a snapshot (a cache rebuilt on demand, a mutex).
+// Embedded fields are refused, as for events. An aggregate with its own
+// EncodeMsgpack, MarshalMsgpack, MarshalBinary or MarshalText encodes its
+// snapshots itself and is not checked.
 //
 // # Snapshot revision
 //

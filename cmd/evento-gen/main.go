@@ -22,7 +22,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	check := fs.Bool("check", false, "write nothing; fail if the generated files are not up to date")
 	verbose := fs.Bool("v", false, "list the files written")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: evento-gen [-dir DIR] [-check] [-v]\n\nGenerates <file>_evento.go for the //evento:aggregate structs of the package in DIR.\n\n")
+		fmt.Fprintf(stderr, "usage: evento-gen [-dir DIR] [-check] [-v]\n\nGenerates <file>_evento.go for the //evento:aggregate structs of the package in DIR.\nSet up once per module with go get -tool github.com/evento-go/evento/cmd/evento-gen,\nthen run it from each such package with //go:generate go tool evento-gen.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
