@@ -14,9 +14,11 @@ import (
 // (the first load saves a snapshot: the default policy snapshots after 100
 // replayed events), commits more, snapshots on demand and loads again.
 const (
+	// The directive is spliced in so that go generate, which looks for it
+	// at the start of any line of this file, does not run it here.
 	freshCounter = `package main
 
-//go:generate go tool evento-gen
+//go:` + `generate go tool evento-gen
 
 // Counter counts what was added.
 //
