@@ -111,6 +111,7 @@ func TestErrors(t *testing.T) {
 			`a.go:3:1: malformed aggregate type "bank//Account": want segments of letters, digits, _ - . separated by /`,
 			"a.go:8:2: Opened: unexported field note would silently not be stored; export it or tag it `msgpack:\"-\"`",
 			"b.go:6:2: Loan: unexported field total would silently not be stored in snapshots, so a load from a snapshot would see it zero; export it, or tag it `msgpack:\"-\"` with a comment saying why it need not survive a snapshot",
+			`b.go:10:1: second //evento:event on Lent: a type takes one; remove this line`,
 			`c.go:3:1: "// evento:aggregate bank/Card" is not a directive, because of the space after //: write //evento:aggregate`,
 			"c.go:6:1: //evento:aggregate is not in the doc comment of a package-level type declaration, so it would do nothing; put it in the comment right above `type Name struct`",
 			`c.go:9:1: unknown directive "//evento:agregate bank/Fee" (want //evento:aggregate or //evento:event)`,
@@ -357,6 +358,14 @@ func TestRunErrors(t *testing.T) {
 	}
 	if want := "a.go:3:1: evento-gen: malformed aggregate type"; !strings.Contains(out.String(), want) {
 		t.Errorf("output %q lacks %q", out.String(), want)
+	}
+	// A problem without a position (here from go list) is one line too.
+	out.Reset()
+	if code := run([]string{"-dir", "testdata"}, &out, &out); code != 1 {
+		t.Errorf("-dir testdata: exit %d", code)
+	}
+	if got := out.String(); !strings.HasPrefix(got, "evento-gen: ") || !strings.Contains(got, "no Go files") || strings.Count(got, "\n") != 1 {
+		t.Errorf("-dir testdata: output %q, want one line evento-gen: ... no Go files ...", got)
 	}
 	out.Reset()
 	if code := run([]string{"extra"}, &out, &out); code != 2 {

@@ -6,6 +6,8 @@ type Loan struct {
 	total  int
 }
 
+//evento:event Lent
+//evento:event Loaned
 type Lent struct{ Amount int }
 
 func (l *Loan) ApplyLent(e *Lent) { l.Amount += e.Amount; l.total++ }
