@@ -109,26 +109,23 @@ func testSelectionChanged(t *testing.T, newExec newExecFunc) {
 	}
 	// A running worker re-checks at its next claim: after a reset another
 	// definition records its own, and the running one stops with the error.
-	lost := make(chan struct{}, 1)
-	wk, err := wider.Signals(&Signals{LeaseLost: func(string, uint32, error) {
-		select {
-		case lost <- struct{}{}:
-		default:
-		}
-	}}).Lease(time.Second, 0).Start(context.Background(), exec)
+	// The worker's lease calls are held off (failing) while the reset and
+	// the other definition's record happen, so it cannot re-record first.
+	fx := &faultyExec{Executor: exec}
+	gained := make(chan evento.Lease, 4)
+	wk, err := wider.Signals(&Signals{LeaseGained: func(l evento.Lease) { gained <- l }}).Lease(time.Second, 0).Start(context.Background(), fx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the worker's lease", func() bool {
-		st, err := exec.Subscriber(context.Background(), "sel", 0)
-		return err == nil && st.Holder != ""
-	})
+	recv(t, gained, 10*time.Second, "the worker's lease")
+	fx.broken.Store(true)
 	if err := Reset(context.Background(), exec, "sel", ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := exec.RecordSelection(context.Background(), "sel", 0, base().mustPlan(t).selEnc); err != nil {
-		t.Fatal(err)
+	if got, err := exec.RecordSelection(context.Background(), "sel", 0, base().mustPlan(t).selEnc); err != nil || string(got) != string(base().mustPlan(t).selEnc) {
+		t.Fatalf("recording the old definition after the reset: %v", err)
 	}
+	fx.broken.Store(false)
 	recv(t, wk.Done(), 10*time.Second, "the running worker to stop on its next claim")
 	if err := wk.Err(); !errors.Is(err, ErrSelectionChanged) {
 		t.Errorf("running worker stopped with %v, want ErrSelectionChanged", err)
