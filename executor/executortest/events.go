@@ -352,11 +352,14 @@ func testMultiAggregateBatch(t *testing.T, h Harness) {
 		ev("m/A", "a", 2, "Moved"),
 		ev("m/B", "b", 2, "Moved"),
 		ev("m/A", "a", 3, "Moved"),
-		ev("m/C", "c", 1, "Opened"),
+		withRK(ev("m/C", "c", 1, "Opened"), "rk"),
 		ev("m/B", "b", 3, "Moved"),
-		withRK(ev("m/C", "c", 2, "Moved"), "rk"),
+		ev("m/C", "c", 2, "Moved"), // inherits "rk" from c's first event
 	}
 	got := write(t, x, batch...)
+	if got[5].RoutingKey != "rk" {
+		t.Errorf("Write set routing key %q on m/C v2, want %q inherited from the aggregate's first event in the batch", got[5].RoutingKey, "rk")
+	}
 	all := append(slices.Clone(pre), got...)
 	checkEvents(t, "Read(All) after a batch over three aggregates", readAll(t, x, evento.All()), all)
 	wantVersion(t, x, "m/A", "a", 3)
@@ -522,12 +525,18 @@ func testHead(t *testing.T, h Harness) {
 func testLargeBatch(t *testing.T, h Harness) {
 	const aggs, per = 10, 1000
 	x, _ := openStore(t, h)
-	pre := write(t, x, ev("big/A", "a0", 1, "Opened"))
+	pre := write(t, x, withRK(ev("big/A", "a0", 1, "Opened"), "rk"))
 	var batch []evento.Event
 	for v := uint64(1); v <= per; v++ {
 		for a := range aggs {
 			if a == 0 {
-				batch = append(batch, withRK(withData(ev("big/A", "a0", v+1, "Tick"), bigPayload(64)), "rk"))
+				// a0's key is fixed by its first event: half the batch
+				// repeats it, half inherits it.
+				e := withData(ev("big/A", "a0", v+1, "Tick"), bigPayload(64))
+				if v%2 == 0 {
+					e = withRK(e, "rk")
+				}
+				batch = append(batch, e)
 				continue
 			}
 			batch = append(batch, withData(ev("big/A", fmt.Sprintf("a%d", a), v, "Tick"), bigPayload(64)))
