@@ -67,6 +67,9 @@ evento_pg_setup() {
 SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', :'role', :'pw')
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
 SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'role', :'pw') \gexec
+-- CREATEROLE lets the tests make a least-privilege reader role
+-- (TestConformanceReaderRole); it is not needed by evento itself.
+SELECT format('ALTER ROLE %I CREATEROLE', :'role') \gexec
 SQL
 	# CREATE DATABASE cannot run in a transaction block or a DO block: \gexec.
 	psql_pg -p "$port" -v role="$role" -v db="$db" <<'SQL' || return 1
