@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 	"os"
@@ -15,25 +17,57 @@ import (
 	"github.com/oklog/ulid/v2"
 )
 
-// readerRole is the role TestReaderRole reads as: not a superuser, not the
-// schema's owner. Create it once per cluster:
+// readerRole is the role TestReaderRole reads as when the test's role
+// cannot create one (CREATEROLE): not a superuser, not the schema's owner.
+// Create it once per cluster:
 //
 //	CREATE ROLE evento_reader LOGIN PASSWORD 'evento_reader';
 //	GRANT CONNECT ON DATABASE evento_test TO evento_reader;
 const readerRole = "evento_reader"
 
-// readerDSN returns dsn with the reader role's credentials
-// (EVENTO_POSTGRES_READER_PASSWORD, default the role's name).
-func readerDSN(t *testing.T, dsn string) string {
+// readerCreds returns the role and password of the reader: a fresh role
+// dropped at cleanup when the test's role has CREATEROLE, else readerRole
+// (password EVENTO_POSTGRES_READER_PASSWORD, default the role's name).
+func readerCreds(t *testing.T, c *pgx.Conn) (role, pw string) {
+	ctx := context.Background()
+	var can bool
+	if err := c.QueryRow(ctx, "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user").Scan(&can); err != nil {
+		t.Fatal(err)
+	}
+	if !can {
+		pw = os.Getenv("EVENTO_POSTGRES_READER_PASSWORD")
+		if pw == "" {
+			pw = readerRole
+		}
+		return readerRole, pw
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	role, pw = "evt_rd_"+hex.EncodeToString(rnd[:4]), hex.EncodeToString(rnd[4:])
+	if _, err := c.Exec(ctx, "CREATE ROLE "+role+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '"+pw+"'"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), postgrestest.BaseDSN())
+		if err != nil {
+			t.Errorf("drop role %s: %v", role, err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(context.Background(), "DROP ROLE IF EXISTS "+role); err != nil {
+			t.Errorf("drop role %s: %v", role, err)
+		}
+	})
+	return role, pw
+}
+
+// withUser returns dsn with other credentials.
+func withUser(t *testing.T, dsn, role, pw string) string {
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pw := os.Getenv("EVENTO_POSTGRES_READER_PASSWORD")
-	if pw == "" {
-		pw = readerRole
-	}
-	u.User = url.UserPassword(readerRole, pw)
+	u.User = url.UserPassword(role, pw)
 	return u.String()
 }
 
@@ -43,16 +77,19 @@ func readerDSN(t *testing.T, dsn string) string {
 // role misses nothing.
 func TestReaderRole(t *testing.T) {
 	ctx := context.Background()
+	// Registered before open's cleanups, so the role is dropped after the
+	// schema.
+	role, pw := readerCreds(t, rawConn(t))
 	s, dsn := open(t)
-	rdsn := readerDSN(t, dsn)
-	if c, err := pgx.Connect(ctx, readerDSN(t, postgrestest.BaseDSN())); err != nil {
-		t.Skipf("role %s unavailable (%v): create it as in readerRole's comment", readerRole, err)
+	rdsn := withUser(t, dsn, role, pw)
+	if c, err := pgx.Connect(ctx, withUser(t, postgrestest.BaseDSN(), role, pw)); err != nil {
+		t.Skipf("role %s unavailable (%v): grant CREATEROLE to the test's role, or create %s as in readerRole's comment", role, err, readerRole)
 	} else {
 		c.Close(ctx)
 	}
 	schema := pgx.Identifier{s.Schema()}.Sanitize()
-	for _, g := range []string{"GRANT USAGE ON SCHEMA " + schema + " TO " + readerRole,
-		"GRANT SELECT ON ALL TABLES IN SCHEMA " + schema + " TO " + readerRole} {
+	for _, g := range []string{"GRANT USAGE ON SCHEMA " + schema + " TO " + role,
+		"GRANT SELECT ON ALL TABLES IN SCHEMA " + schema + " TO " + role} {
 		if _, err := s.Pool().Exec(ctx, g); err != nil {
 			t.Fatal(err)
 		}
@@ -61,15 +98,15 @@ func TestReaderRole(t *testing.T) {
 	if err != nil {
 		// Open creates and migrates the schema: it needs CREATE on the
 		// schema even when there is nothing to do (issue 12).
-		t.Logf("Open as %s with USAGE and SELECT only: %v", readerRole, err)
-		for _, g := range []string{"GRANT CREATE ON SCHEMA " + schema + " TO " + readerRole,
-			"GRANT INSERT ON " + schema + ".settings TO " + readerRole} {
+		t.Logf("Open as %s with USAGE and SELECT only: %v", role, err)
+		for _, g := range []string{"GRANT CREATE ON SCHEMA " + schema + " TO " + role,
+			"GRANT INSERT ON " + schema + ".settings TO " + role} {
 			if _, err := s.Pool().Exec(ctx, g); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if r, err = postgres.Open(ctx, rdsn); err != nil {
-			t.Fatalf("Open as %s with CREATE on the schema: %v", readerRole, err)
+			t.Fatalf("Open as %s with CREATE on the schema: %v", role, err)
 		}
 	}
 	defer r.Close()
@@ -182,8 +219,8 @@ func TestReaderRole(t *testing.T) {
 			}
 		}
 		if missed > 0 {
-			t.Errorf("reader %s (role %s) missed %d events", tl.name, readerRole, missed)
+			t.Errorf("reader %s (role %s) missed %d events", tl.name, role, missed)
 		}
-		t.Logf("reader %s (role %s): %d events, %d reads, missed %d", tl.name, readerRole, len(tl.seen), tl.reads, missed)
+		t.Logf("reader %s (role %s): %d events, %d reads, missed %d", tl.name, role, len(tl.seen), tl.reads, missed)
 	}
 }
