@@ -205,7 +205,11 @@ func TestOrderingStress(t *testing.T) {
 // readers missed in total (each reader counted separately).
 func stressRound(t *testing.T, iso string, round int) int {
 	writers := envInt("EVENTO_STRESS_WRITERS", 16) // per executor
-	commits := envInt("EVENTO_STRESS_COMMITS", 300)
+	defCommits := 300
+	if raceEnabled || testing.Short() {
+		defCommits = 100
+	}
+	commits := envInt("EVENTO_STRESS_COMMITS", defCommits)
 	children := envInt("EVENTO_STRESS_CHILDREN", 2)
 	childWriters := envInt("EVENTO_STRESS_CHILD_WRITERS", 8)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
