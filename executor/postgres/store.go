@@ -14,6 +14,7 @@ import (
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/executor"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -193,15 +194,15 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	u.RawQuery = kept
 	pcfg, err := pgxpool.ParseConfig(u.String())
 	if err != nil {
-		return nil, fmt.Errorf("postgres executor: DSN %q: %s: %w", red, redactErr(err, dsn), executor.ErrInvalidDSN)
+		return nil, fmt.Errorf("postgres executor: DSN %q: %s: %w", red, redactErr(err), executor.ErrInvalidDSN)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres executor: DSN %q: %s: %w", red, redactErr(err, dsn), executor.ErrInvalidDSN)
+		return nil, fmt.Errorf("postgres executor: DSN %q: %s: %w", red, redactErr(err), executor.ErrInvalidDSN)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("postgres executor: cannot reach %q: %s", red, redactErr(err, dsn))
+		return nil, fmt.Errorf("postgres executor: cannot reach %q: %s", red, redactErr(err))
 	}
 	s, err := newStore(ctx, pool, true, red, append(dsnOpts, opts...))
 	if err != nil {
@@ -333,21 +334,27 @@ func (s *Store) wrap(op string, err error) error {
 	return fmt.Errorf("postgres executor: %s: %w", op, err)
 }
 
-// redactErr returns err's text with dsn's password removed.
-func redactErr(err error, dsn string) string {
-	msg := err.Error()
-	u, perr := url.Parse(dsn)
-	if perr != nil {
+// redactErr returns err's text without the DSN's secrets. A pgx parse
+// error carries the connection string: it is printed through
+// executor.Redact, which parses it (pgx's own masking is best effort and
+// leaks quoted passwords with spaces). Other errors (dial, authentication,
+// server errors) do not contain the DSN; their text is kept as it is, not
+// scrubbed of substrings that equal the password, which garbled unrelated
+// text ("127.0.0.1" with password "1") and gave short passwords away.
+func redactErr(err error) string {
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		cp := *pe
+		cp.ConnString = executor.Redact(pe.ConnString)
+		msg := cp.Error()
+		// A *url.Error inside quotes the whole URL, password included.
+		var ue *url.Error
+		if errors.As(pe.Unwrap(), &ue) {
+			msg = strings.Replace(msg, ue.Error(), ue.Op+": "+ue.Err.Error(), 1)
+		}
 		return msg
 	}
-	if pw, ok := u.User.Password(); ok && pw != "" {
-		msg = strings.ReplaceAll(msg, pw, "xxxxx")
-		msg = strings.ReplaceAll(msg, url.QueryEscape(pw), "xxxxx")
-	}
-	if pw := u.Query().Get("password"); pw != "" {
-		msg = strings.ReplaceAll(msg, pw, "xxxxx")
-	}
-	return msg
+	return err.Error()
 }
 
 // lockKey maps a name to an advisory lock key (FNV-1a, 64 bits).
