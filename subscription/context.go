@@ -116,8 +116,9 @@ type Signals struct {
 	// LeaseGained is called after a lease is claimed, before processing.
 	LeaseGained func(l evento.Lease)
 	// LeaseLost is called when a renewal or an acknowledgement finds the
-	// lease lost (err wraps evento.ErrLeaseLost); processing of that
-	// partition stopped at once.
+	// lease lost, or the local lease deadline passes without a successful
+	// renewal (err wraps evento.ErrLeaseLost); processing of that partition
+	// stopped at once.
 	LeaseLost func(key string, partition uint32, err error)
 	// LeaseReleased is called after a lease was released (stop or
 	// rebalance).

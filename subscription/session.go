@@ -220,6 +220,9 @@ func (s *session) run() error {
 	go s.heartbeat(hbStop, hbDone)
 
 	err := s.loop()
+	// No handler runs after loop: the deadline no longer matters, and the
+	// final acknowledgement and release are fenced by the store.
+	s.dlTimer.Stop()
 
 	crashed := s.r.crashed.Load()
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), min(s.r.p.cfg.LeaseTTL, 5*time.Second))
