@@ -31,7 +31,7 @@ func benchStore(b *testing.B) (s aggregator.Store, short, long string) {
 		}
 	}
 	// The first load replays everything and saves the snapshot.
-	if _, err := aggregator.Load(ctx, exec, lb.ID(), newCounter()); err != nil {
+	if _, err := aggregator.Load(ctx, exec, lb.ID(), newCounter(), aggregator.WithSnapshotOnLoad()); err != nil {
 		b.Fatal(err)
 	}
 	if snap, err := exec.LoadSnapshot(ctx, counterType, "r1", lb.ID(), 0); err != nil || snap.Version != 10_000 {

@@ -22,8 +22,31 @@
 // ApplyEvent method and returns the version reached; LoadAt and LoadAtTime
 // stop at an earlier version or time. An aggregate that declares a snapshot
 // revision (Revisioned) is loaded from its newest snapshot of that revision
-// plus the later events, and loads save new snapshots following the
-// aggregate type's snapshot.Policy. See package snapshot.
+// plus the later events. LoadWithInfo also reports whether the load started
+// from a snapshot, at which version, and how many events it replayed.
+//
+// # Snapshots: where they are saved
+//
+// Reads never write unless asked. The rule:
+//
+//   - Load, LoadWithInfo, LoadAt, LoadAtTime and Project save nothing.
+//     WithSnapshotOnLoad makes Load (and Handle's load) save one when the
+//     policy is due, for aggregates read far more than commanded.
+//   - Handle, a write path already, saves a snapshot of the new state right
+//     after a successful commit when the events applied since the newest
+//     snapshot (replayed plus committed) reach the policy's Every.
+//   - SaveSnapshot saves one on demand, at a chosen version.
+//   - RebuildSnapshots and StartRebuild save one per aggregate at its head,
+//     e.g. after a revision change.
+//
+// Every save is followed by a prune to the policy's Keep: the newest Keep
+// snapshots of the current revision stay, older ones and every snapshot of
+// another revision are deleted, so storage per aggregate is bounded. The
+// default policy (snapshot.DefaultPolicy) saves every 100 events and keeps
+// 2; WithPolicy, WithPolicies or the aggregate's SnapshotPolicy method
+// change it, and Keep: snapshot.KeepAll keeps every snapshot. Commits made
+// with bare builders (Commit, CommitAll) save no snapshot: Handle, a
+// rebuild or SaveSnapshot does.
 //
 // # Commands
 //

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/snapshot"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -33,6 +34,11 @@ type Result[A Aggregate] struct {
 	// Attempts is the number of load-decide-commit rounds run (1 unless a
 	// version conflict made Handle retry).
 	Attempts int
+	// Load is how the last attempt loaded the state (see LoadWithInfo).
+	Load LoadInfo
+	// SnapshotSaved reports whether Handle saved a snapshot of State at
+	// Version after the commit (the policy's Every was reached).
+	SnapshotSaved bool
 }
 
 // Handle runs one command against the aggregate id: it loads the current
@@ -53,6 +59,19 @@ type Result[A Aggregate] struct {
 // caller's own domain errors; nothing is committed then. WithMetadata and
 // WithRoutingKey set the committed events' metadata and routing key; the
 // load options (WithRevision, WithPolicy...) apply to the loads.
+//
+// # Snapshots
+//
+// The command path is where snapshots are saved by default. After a
+// successful commit, when the aggregate declares a revision and the
+// events applied since its newest snapshot (replayed by the load plus
+// committed) reach the policy's Every, Handle saves the new state at the
+// committed version and prunes to the policy's Keep
+// (snapshot.DefaultPolicy: every 100 events, keep 2). The save runs inline
+// after the commit; a failure is logged and does not fail the command,
+// which is committed already. Result.SnapshotSaved and Result.Load tell
+// what happened. The load itself saves nothing unless WithSnapshotOnLoad
+// is given.
 func Handle[A Aggregate](ctx context.Context, store Store, id string, newAgg func() A, decide Decide[A], opts ...Option) (Result[A], error) {
 	o := buildOptions(opts)
 	if id == "" {
@@ -63,11 +82,12 @@ func Handle[A Aggregate](ctx context.Context, store Store, id string, newAgg fun
 		res.Attempts = attempt
 		agg := newAgg()
 		typ := agg.AggregateType()
-		v, err := o.load(ctx, store, id, agg, 0, true)
+		info, err := o.load(ctx, store, id, agg, 0, o.snapshotOnLoad)
 		if err != nil && !errors.Is(err, evento.ErrNotFound) {
 			return err
 		}
-		res.State, res.Version = agg, v
+		v := info.Version
+		res.State, res.Version, res.Load, res.SnapshotSaved = agg, v, info, false
 		data, err := decide(agg)
 		if err != nil {
 			return err
@@ -93,6 +113,16 @@ func Handle[A Aggregate](ctx context.Context, store Store, id string, newAgg fun
 			if err := agg.ApplyEvent(e); err != nil {
 				return &appliedError{fmt.Errorf("aggregator: committed %s/%q v%d but applying %s failed: %w", typ, id, nv, e.Name, err)}
 			}
+		}
+		// Events applied since the newest snapshot: those the load
+		// replayed (none if it saved one) and those just committed.
+		since := info.Replayed + len(res.Events)
+		if info.SnapshotSaved {
+			since = len(res.Events)
+		}
+		if rev := o.revisionFor(agg); rev != "" && snapshot.Decodable(agg) && o.policyFor(agg).Due(since) {
+			// Never an error here: strictSave is off for commands.
+			res.SnapshotSaved, _ = o.saveDue(ctx, store, agg, rev, &res.Events[len(res.Events)-1])
 		}
 		return nil
 	})

@@ -34,20 +34,52 @@ type Store interface {
 // encodes, and unexported fields start from zero. A snapshot that does not decode, whose
 // version is past the stored events, or whose cursor names another event
 // than the one stored at its version, is ignored with a warning on the
-// logger and the aggregate is replayed in full.
+// logger and the aggregate is replayed in full. LoadWithInfo reports
+// whether a snapshot was used and how many events were replayed.
 //
-// When the policy says so (snapshot.Policy.Due: at least Every events
-// replayed), Load saves a snapshot of the state it reached before returning.
-// This happens inline, on the caller's goroutine, and costs one msgpack
-// encode and one write at most once per Every replayed events; no goroutine
-// outlives the call. A failed save is logged and does not fail the load.
+// Load only reads: it never saves a snapshot unless WithSnapshotOnLoad is
+// given. Snapshots are saved by commands (Handle, when the policy's Every
+// is reached), on demand (SaveSnapshot) and by rebuilds
+// (RebuildSnapshots); see the package doc. With WithSnapshotOnLoad, Load
+// saves a snapshot of the state it reached when the policy says so
+// (snapshot.Policy.Due: at least Every events replayed), inline on the
+// caller's goroutine, at most once per Every replayed events, and prunes
+// to the policy's Keep; a failed save is logged and does not fail the
+// load.
 //
 // Load reads events in chunks of WithChunk (DefaultChunk) events, so memory
 // stays bounded for long histories. Events committed while Load runs may or
 // may not be included; the returned version always matches the state.
 func Load(ctx context.Context, store Store, id string, agg Aggregate, opts ...Option) (uint64, error) {
 	o := buildOptions(opts)
-	return o.load(ctx, store, id, agg, 0, true)
+	info, err := o.load(ctx, store, id, agg, 0, o.snapshotOnLoad)
+	return info.Version, err
+}
+
+// LoadInfo says how a load rebuilt an aggregate's state.
+type LoadInfo struct {
+	// Version is the version reached (what Load returns).
+	Version uint64
+	// FromSnapshot reports whether the load started from a snapshot.
+	FromSnapshot bool
+	// SnapshotVersion is the version of that snapshot; 0 when the load
+	// replayed from the first event.
+	SnapshotVersion uint64
+	// Replayed is the number of events applied with ApplyEvent: Version -
+	// SnapshotVersion after a successful load.
+	Replayed int
+	// SnapshotSaved reports whether the load saved a snapshot at Version
+	// (only with WithSnapshotOnLoad).
+	SnapshotSaved bool
+}
+
+// LoadWithInfo is Load, reporting how the state was rebuilt: whether from a
+// snapshot (an unusable snapshot counts as none), at which version, and how
+// many events were replayed after it. The Version in the info is the
+// version Load would return, also on error.
+func LoadWithInfo(ctx context.Context, store Store, id string, agg Aggregate, opts ...Option) (LoadInfo, error) {
+	o := buildOptions(opts)
+	return o.load(ctx, store, id, agg, 0, o.snapshotOnLoad)
 }
 
 // LoadAt rebuilds the state of the aggregate id as it was at version
@@ -59,7 +91,8 @@ func LoadAt(ctx context.Context, store Store, id string, agg Aggregate, version 
 		return 0, fmt.Errorf("aggregator: %s/%q has no version 0: %w", agg.AggregateType(), id, evento.ErrNotFound)
 	}
 	o := buildOptions(opts)
-	return o.load(ctx, store, id, agg, version, false)
+	info, err := o.load(ctx, store, id, agg, version, false)
+	return info.Version, err
 }
 
 // LoadAtTime rebuilds the state of the aggregate id as it was at time t:
@@ -114,7 +147,8 @@ func LoadAtTime(ctx context.Context, store Store, id string, agg Aggregate, t ti
 		return 0, fmt.Errorf("aggregator: %s/%q has no event at or before %s: %w", typ, id, t.Format(time.RFC3339Nano), evento.ErrNotFound)
 	}
 	o := buildOptions(opts)
-	return o.load(ctx, store, id, agg, target, false)
+	info, err := o.load(ctx, store, id, agg, target, false)
+	return info.Version, err
 }
 
 // readOne reads the event at version v.
@@ -134,6 +168,13 @@ func readOne(ctx context.Context, store evento.EventStore, typ, id string, v uin
 // snapshot (see snapshot.OnDemand). The event at version must exist; its
 // cursor and time are recorded with the snapshot. Without a revision it
 // returns an error: such an aggregate cannot be snapshotted.
+//
+// Like every save, it then prunes the aggregate's snapshots to the policy's
+// Keep (snapshot.DefaultKeep unless set): the newest of the current
+// revision stay, older ones and those of other revisions go. A snapshot
+// saved at a version older than the Keep newest is therefore removed at
+// once; use a policy with Keep: snapshot.KeepAll to build a history of
+// snapshots for time travel.
 func SaveSnapshot(ctx context.Context, store Store, id string, agg Aggregate, version uint64, opts ...Option) error {
 	o := buildOptions(opts)
 	typ := agg.AggregateType()
@@ -148,11 +189,12 @@ func SaveSnapshot(ctx context.Context, store Store, id string, agg Aggregate, ve
 	if err != nil {
 		return err
 	}
-	return o.save(ctx, store, agg, rev, &e, false)
+	return o.save(ctx, store, agg, rev, &e)
 }
 
-// save stores agg's state as of event last.
-func (o *options) save(ctx context.Context, store Store, agg Aggregate, rev string, last *evento.Event, prune bool) error {
+// save stores agg's state as of event last, then prunes the aggregate's
+// snapshots to the policy's Keep.
+func (o *options) save(ctx context.Context, store Store, agg Aggregate, rev string, last *evento.Event) error {
 	data, err := snapshot.Encode(agg)
 	if err != nil {
 		return fmt.Errorf("aggregator: snapshot of %s/%q v%d: %w", last.AggregateType, last.AggregateID, last.Version, err)
@@ -169,17 +211,31 @@ func (o *options) save(ctx context.Context, store Store, agg Aggregate, rev stri
 	if err := store.SaveSnapshot(ctx, s); err != nil {
 		return fmt.Errorf("aggregator: save snapshot of %s/%q v%d: %w", s.AggregateType, s.AggregateID, s.Version, err)
 	}
-	if p := o.policyFor(agg); prune && p.Keep > 0 {
-		if err := store.PruneSnapshots(ctx, s.AggregateType, rev, s.AggregateID, p.Keep); err != nil {
+	if keep := o.policyFor(agg).Limit(); keep > 0 {
+		if err := store.PruneSnapshots(ctx, s.AggregateType, rev, s.AggregateID, keep); err != nil {
 			return fmt.Errorf("aggregator: prune snapshots of %s/%q: %w", s.AggregateType, s.AggregateID, err)
 		}
 	}
 	return nil
 }
 
+// saveDue saves a policy snapshot of agg as of event last. A failure fails
+// the call only under strictSave (rebuilds); otherwise it is logged.
+func (o *options) saveDue(ctx context.Context, store Store, agg Aggregate, rev string, last *evento.Event) (bool, error) {
+	if err := o.save(ctx, store, agg, rev, last); err != nil {
+		if o.strictSave {
+			return false, err
+		}
+		o.logger.WarnContext(ctx, "aggregator: snapshot not saved", "type", last.AggregateType, "id", last.AggregateID, "version", last.Version, "err", err)
+		return false, nil
+	}
+	return true, nil
+}
+
 // load replays aggregate id into agg up to target (0: the head). save
-// allows a policy snapshot at the end.
-func (o *options) load(ctx context.Context, store Store, id string, agg Aggregate, target uint64, save bool) (uint64, error) {
+// allows a policy snapshot at the end. The info's Version is the version
+// reached, also on error.
+func (o *options) load(ctx context.Context, store Store, id string, agg Aggregate, target uint64, save bool) (LoadInfo, error) {
 	typ := agg.AggregateType()
 	rev := o.revisionFor(agg)
 	useSnap := rev != "" && snapshot.Decodable(agg)
@@ -189,30 +245,31 @@ func (o *options) load(ctx context.Context, store Store, id string, agg Aggregat
 	// and full so that run reads the first chunk.
 	var evs []evento.Event
 	full := true
+	var info LoadInfo
 	if useSnap {
 		var err error
 		if evs, full, err = o.fromSnapshot(ctx, &r, rev); err != nil {
-			return 0, err
+			return info, err
 		}
+		info.FromSnapshot, info.SnapshotVersion = r.version > 0, r.version
 	}
-	if err := r.run(ctx, evs, full); err != nil {
-		return r.version, err
+	err := r.run(ctx, evs, full)
+	info.Version, info.Replayed = r.version, r.applied
+	if err != nil {
+		return info, err
 	}
 	if r.version == 0 {
-		return 0, fmt.Errorf("aggregator: %s/%q has no events: %w", typ, id, evento.ErrNotFound)
+		return info, fmt.Errorf("aggregator: %s/%q has no events: %w", typ, id, evento.ErrNotFound)
 	}
 	if target != 0 && r.version < target {
-		return r.version, fmt.Errorf("aggregator: %s/%q has %d events, no version %d: %w", typ, id, r.version, target, evento.ErrNotFound)
+		return info, fmt.Errorf("aggregator: %s/%q has %d events, no version %d: %w", typ, id, r.version, target, evento.ErrNotFound)
 	}
 	if save && useSnap && o.policyFor(agg).Due(r.applied) {
-		if err := o.save(ctx, store, agg, rev, &r.last, true); err != nil {
-			if o.strictSave {
-				return r.version, err
-			}
-			o.logger.WarnContext(ctx, "aggregator: snapshot not saved", "type", typ, "id", id, "version", r.version, "err", err)
+		if info.SnapshotSaved, err = o.saveDue(ctx, store, agg, rev, &r.last); err != nil {
+			return info, err
 		}
 	}
-	return r.version, nil
+	return info, nil
 }
 
 // fromSnapshot sets r up to continue from the newest usable snapshot and

@@ -78,9 +78,21 @@ func TestLoadSnapshotPolicy(t *testing.T) {
 		id, _ := commitOneByOne(t, s, data)
 		every := aggregator.WithPolicy(snapshot.EveryN(10))
 
+		// A plain load only reads, even when a snapshot is due.
 		c := newCounter()
-		if v, err := aggregator.Load(ctx, s, id, c, every); err != nil || v != 25 {
-			t.Fatalf("Load = %d, %v", v, err)
+		if info, err := aggregator.LoadWithInfo(ctx, s, id, c, every); err != nil ||
+			info != (aggregator.LoadInfo{Version: 25, Replayed: 25}) || c.applied != 25 {
+			t.Fatalf("plain LoadWithInfo = %+v, %v, applied %d", info, err, c.applied)
+		}
+		if _, err := s.LoadSnapshot(ctx, counterType, "r1", id, 0); !errors.Is(err, evento.ErrNotFound) {
+			t.Fatalf("a plain load saved a snapshot: %v", err)
+		}
+		onLoad := aggregator.WithSnapshotOnLoad()
+
+		c = newCounter()
+		if info, err := aggregator.LoadWithInfo(ctx, s, id, c, every, onLoad); err != nil ||
+			info != (aggregator.LoadInfo{Version: 25, Replayed: 25, SnapshotSaved: true}) {
+			t.Fatalf("LoadWithInfo(WithSnapshotOnLoad) = %+v, %v", info, err)
 		}
 		if c.applied != 25 || c.state() != model(id, data) {
 			t.Fatalf("first load applied %d, state %+v", c.applied, c.state())
@@ -91,8 +103,9 @@ func TestLoadSnapshotPolicy(t *testing.T) {
 		}
 		// The next load starts from the snapshot.
 		c = newCounter()
-		if v, err := aggregator.Load(ctx, s, id, c, every); err != nil || v != 25 || c.applied != 0 || c.state() != model(id, data) {
-			t.Fatalf("load from snapshot: v%d applied %d err %v", v, c.applied, err)
+		if info, err := aggregator.LoadWithInfo(ctx, s, id, c, every, onLoad); err != nil || c.applied != 0 || c.state() != model(id, data) ||
+			info != (aggregator.LoadInfo{Version: 25, FromSnapshot: true, SnapshotVersion: 25}) {
+			t.Fatalf("load from snapshot: %+v applied %d err %v", info, c.applied, err)
 		}
 		// A short tail is replayed and does not trigger a new snapshot.
 		more := adds(5)
@@ -101,8 +114,9 @@ func TestLoadSnapshotPolicy(t *testing.T) {
 			t.Fatal(err)
 		}
 		c = newCounter()
-		if v, err := aggregator.Load(ctx, s, id, c, every); err != nil || v != 30 || c.applied != 5 || c.state() != model(id, append(data, more...)) {
-			t.Fatalf("load with tail: v%d applied %d err %v", v, c.applied, err)
+		if info, err := aggregator.LoadWithInfo(ctx, s, id, c, every, onLoad); err != nil || c.applied != 5 || c.state() != model(id, append(data, more...)) ||
+			info != (aggregator.LoadInfo{Version: 30, FromSnapshot: true, SnapshotVersion: 25, Replayed: 5}) {
+			t.Fatalf("load with tail: %+v applied %d err %v", info, c.applied, err)
 		}
 		if snap, _ := s.LoadSnapshot(ctx, counterType, "r1", id, 0); snap.Version != 25 {
 			t.Fatalf("a 5-event tail saved a snapshot at v%d under EveryN(10)", snap.Version)
@@ -303,13 +317,14 @@ func TestPolicyKeepPrunes(t *testing.T) {
 			t.Fatal(err)
 		}
 		keep := aggregator.WithPolicy(snapshot.Policy{Every: 1, Keep: 1})
+		onLoad := aggregator.WithSnapshotOnLoad()
 		for v := uint64(3); v <= 5; v++ {
 			if v > 3 {
 				if _, err := aggregator.Append(counterType, id, v-1).Event(Added{N: 1}).Commit(ctx, s); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if got, err := aggregator.Load(ctx, s, id, newCounter(), keep); err != nil || got != v {
+			if got, err := aggregator.Load(ctx, s, id, newCounter(), keep, onLoad); err != nil || got != v {
 				t.Fatalf("Load = v%d, %v", got, err)
 			}
 		}

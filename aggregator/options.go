@@ -32,6 +32,8 @@ type options struct {
 	routingKey  *string
 	rebuild     snapshot.RebuildOptions
 	strictSave  bool // a failed policy save fails the load (rebuilds)
+	// snapshotOnLoad lets Load (and Handle's load) save a policy snapshot.
+	snapshotOnLoad bool
 }
 
 // The default retry policy of Handle and Retry after a version conflict.
@@ -95,13 +97,23 @@ func buildOptions(opts []Option) options {
 // declares (Revisioned). An empty revision disables snapshots.
 func WithRevision(rev string) Option { return func(o *options) { o.revision = &rev } }
 
-// WithPolicy sets the snapshot policy, overriding WithPolicies, the
+// WithPolicy sets the snapshot policy (when to save one, how many to
+// keep), overriding WithPolicies, the
 // aggregate's own SnapshotPolicy and snapshot.DefaultPolicy.
 func WithPolicy(p snapshot.Policy) Option { return func(o *options) { o.policy = &p } }
 
 // WithPolicies sets snapshot policies per aggregate type. A type with an
 // entry uses it unless WithPolicy is also given.
 func WithPolicies(ps snapshot.Policies) Option { return func(o *options) { o.policies = ps } }
+
+// WithSnapshotOnLoad lets Load, LoadWithInfo and the load of each Handle
+// attempt save a snapshot when the policy is due (at least Every events
+// replayed past the newest snapshot), as every load did before. Without it
+// a load only reads; snapshots are then saved after commands (Handle), on
+// demand (SaveSnapshot) and by RebuildSnapshots. It suits aggregates that
+// are read far more often than commanded through Handle, or written with
+// bare builders. LoadAt and LoadAtTime never save.
+func WithSnapshotOnLoad() Option { return func(o *options) { o.snapshotOnLoad = true } }
 
 // WithoutSnapshots makes loads replay the whole history, neither reading
 // nor saving snapshots.

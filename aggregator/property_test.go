@@ -3,7 +3,10 @@ package aggregator_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"sync"
 	"testing"
 
@@ -56,6 +59,7 @@ func TestPropertySnapshotsEqualReplay(t *testing.T) {
 			histories = 2
 		}
 		_, quiet := newLog()
+		keepAll := aggregator.WithPolicy(snapshot.Policy{Keep: snapshot.KeepAll})
 		for h := range histories {
 			n := 1 + rng.IntN(60)
 			data := make([]aggregator.EventData, n)
@@ -77,7 +81,8 @@ func TestPropertySnapshotsEqualReplay(t *testing.T) {
 			want := prefixes(id, data)
 
 			// Snapshots of revision "p" at random versions, taken from
-			// full replays; and wrong states under revision "old".
+			// full replays; and wrong states under revision "old". All
+			// are kept (KeepAll), so that each version has its own base.
 			snapAt := map[uint64]bool{}
 			for v := uint64(1); v <= uint64(n); v++ {
 				if rng.IntN(4) != 0 {
@@ -87,11 +92,11 @@ func TestPropertySnapshotsEqualReplay(t *testing.T) {
 				if _, err := aggregator.LoadAt(ctx, s, id, c, v, aggregator.WithoutSnapshots()); err != nil {
 					t.Fatal(err)
 				}
-				if err := aggregator.SaveSnapshot(ctx, s, id, c, v, aggregator.WithRevision("p")); err != nil {
+				if err := aggregator.SaveSnapshot(ctx, s, id, c, v, aggregator.WithRevision("p"), keepAll); err != nil {
 					t.Fatal(err)
 				}
 				snapAt[v] = true
-				if err := aggregator.SaveSnapshot(ctx, s, id, &counter{Sum: -12345}, v, aggregator.WithRevision("old")); err != nil {
+				if err := aggregator.SaveSnapshot(ctx, s, id, &counter{Sum: -12345}, v, aggregator.WithRevision("old"), keepAll); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -125,10 +130,21 @@ func TestPropertySnapshotsEqualReplay(t *testing.T) {
 				}
 			}
 			// The current load equals the full replay, and saves a
-			// snapshot at the head when due.
+			// snapshot at the head when due (a snapshot is not already
+			// there) and asked to; that save prunes to DefaultKeep and
+			// drops revision "old".
 			c := newCounter()
-			if got, err := aggregator.Load(ctx, s, id, c, aggregator.WithRevision("p"), aggregator.WithPolicy(snapshot.EveryN(1))); err != nil || got != uint64(n) || c.state() != want[n] {
-				t.Fatalf("history %d: Load = v%d, %v", h, got, err)
+			info, err := aggregator.LoadWithInfo(ctx, s, id, c, aggregator.WithRevision("p"), aggregator.WithPolicy(snapshot.EveryN(1)), aggregator.WithSnapshotOnLoad())
+			if err != nil || info.Version != uint64(n) || c.state() != want[n] || info.SnapshotSaved == snapAt[uint64(n)] {
+				t.Fatalf("history %d: Load = %+v, %v; snapshot at the head before: %v", h, info, err, snapAt[uint64(n)])
+			}
+			if info.SnapshotSaved {
+				if vs := storedVersions(t, s, counterType, "p", id); len(vs) > snapshot.DefaultKeep || vs[0] != uint64(n) {
+					t.Fatalf("history %d: after a save, revision p keeps %v; want at most %d ending at v%d", h, vs, snapshot.DefaultKeep, n)
+				}
+				if vs := storedVersions(t, s, counterType, "old", id); len(vs) != 0 {
+					t.Fatalf("history %d: after a save, revision old keeps %v", h, vs)
+				}
 			}
 			// Corrupt the newest snapshot: full replay, with a warning.
 			if err := s.SaveSnapshot(ctx, evento.Snapshot{AggregateType: counterType, AggregateID: id, Revision: "p",
@@ -144,7 +160,7 @@ func TestPropertySnapshotsEqualReplay(t *testing.T) {
 }
 
 // TestLoadRacingCommits loads an aggregate while a writer commits to it
-// (and loads save snapshots): every load returns a state that is exactly
+// (and loads save snapshots, WithSnapshotOnLoad): every load returns a state that is exactly
 // the replay of the prefix its version names.
 func TestLoadRacingCommits(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s aggregator.Store) {
@@ -185,7 +201,7 @@ func TestLoadRacingCommits(t *testing.T) {
 					default:
 					}
 					c := newCounter()
-					v, err := aggregator.Load(ctx, s, b.ID(), c, aggregator.WithPolicy(snapshot.EveryN(7)), aggregator.WithChunk(4))
+					v, err := aggregator.Load(ctx, s, b.ID(), c, aggregator.WithPolicy(snapshot.EveryN(7)), aggregator.WithChunk(4), aggregator.WithSnapshotOnLoad())
 					if v == 0 && errors.Is(err, evento.ErrNotFound) {
 						continue // not created yet
 					}
@@ -203,5 +219,264 @@ func TestLoadRacingCommits(t *testing.T) {
 			t.Fatalf("final load v%d %v", v, err)
 		}
 		t.Logf("loads during commits: %v", loads)
+	})
+}
+
+// storedVersions lists the versions of the snapshots stored for
+// (typ, rev, id), newest first, walking LoadSnapshot downwards.
+func storedVersions(t *testing.T, s aggregator.Store, typ, rev, id string) []uint64 {
+	t.Helper()
+	var out []uint64
+	bound := uint64(0)
+	for {
+		snap, err := s.LoadSnapshot(context.Background(), typ, rev, id, bound)
+		if errors.Is(err, evento.ErrNotFound) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("LoadSnapshot(%s, %s, %s, %d): %v", typ, rev, id, bound, err)
+		}
+		out = append(out, snap.Version)
+		if snap.Version <= 1 {
+			return out
+		}
+		bound = snap.Version - 1
+	}
+}
+
+// propKind is an aggregate type the fold property runs over.
+type propKind struct {
+	name    string
+	typ     string
+	fresh   func() aggregator.Aggregate
+	event   func(rng *rand.Rand) aggregator.EventData
+	state   func(aggregator.Aggregate) any // the state without bookkeeping
+	applied func(aggregator.Aggregate) int // ApplyEvent calls on the value
+}
+
+var propKinds = []propKind{
+	{
+		name: "counter", typ: counterType,
+		fresh:   func() aggregator.Aggregate { return newCounter() },
+		event:   randomEvent,
+		state:   func(a aggregator.Aggregate) any { return a.(*counter).state() },
+		applied: func(a aggregator.Aggregate) int { return a.(*counter).applied },
+	},
+	{
+		name: "ledger", typ: ledgerType,
+		fresh:   func() aggregator.Aggregate { return newLedger() },
+		event:   randomLedgerEvent,
+		state:   func(a aggregator.Aggregate) any { return a.(*ledger).state() },
+		applied: func(a aggregator.Aggregate) int { return a.(*ledger).applied },
+	},
+}
+
+// fold is the pure in-memory model of a load: data applied in order to a
+// fresh value, with no store and no snapshot.
+func (k propKind) fold(id string, data []aggregator.EventData) any {
+	a := k.fresh()
+	for i, d := range data {
+		raw, err := evento.Marshal(d)
+		if err != nil {
+			panic(err)
+		}
+		e := evento.Event{AggregateType: k.typ, AggregateID: id, Version: uint64(i + 1), Name: d.EventName(), Data: raw}
+		if err := a.ApplyEvent(&e); err != nil {
+			panic(err)
+		}
+	}
+	return k.state(a)
+}
+
+// snapModel is the model of an aggregate's stored snapshots: versions per
+// revision.
+type snapModel map[string][]uint64
+
+// newest returns the newest version of rev at or below max (0: no bound),
+// or 0.
+func (m snapModel) newest(rev string, max uint64) uint64 {
+	best := uint64(0)
+	for _, v := range m[rev] {
+		if (max == 0 || v <= max) && v > best {
+			best = v
+		}
+	}
+	return best
+}
+
+// save records a save of rev at v followed by the prune of policy p.
+func (m snapModel) save(rev string, v uint64, p snapshot.Policy) {
+	vs := m[rev]
+	if !slices.Contains(vs, v) {
+		vs = append(vs, v)
+	}
+	slices.Sort(vs)
+	slices.Reverse(vs)
+	if keep := p.Limit(); keep > 0 {
+		for r := range m {
+			if r != rev {
+				delete(m, r)
+			}
+		}
+		vs = vs[:min(len(vs), keep)]
+	}
+	m[rev] = vs
+}
+
+// TestPropertyLoadEqualsFold drives every test aggregate type, on every
+// backend, through random histories: commits by Handle (saving snapshots
+// on the command path under random policies) and by bare builders,
+// snapshots saved on demand at random versions, loads that save
+// (WithSnapshotOnLoad), and revision changes. It keeps a model of which
+// snapshots must exist, and after every step checks that:
+//
+//   - a plain load's state is reflect.DeepEqual to the in-memory fold of
+//     the history, starts from the newest snapshot of the current revision
+//     the model holds, replays exactly the events after it (LoadInfo and
+//     the ApplyEvent count agree), and writes nothing;
+//   - the stored snapshots of both revisions are exactly the model's (saves
+//     where the policy says, prunes to Keep, other revisions dropped);
+//   - LoadAt at a random version equals the fold of that prefix.
+func TestPropertyLoadEqualsFold(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s aggregator.Store) {
+		ctx := context.Background()
+		histories, steps := 3, 40
+		if testing.Short() {
+			histories, steps = 1, 25
+		}
+		policies := []snapshot.Policy{
+			snapshot.OnDemand(), snapshot.EveryN(1), snapshot.EveryN(3), snapshot.EveryN(7),
+			{Every: 2, Keep: 1}, {Every: 4, Keep: 3}, {Every: 3, Keep: snapshot.KeepAll}, snapshot.DefaultPolicy,
+		}
+		revs := []string{"a", "b"}
+		for _, k := range propKinds {
+			t.Run(k.name, func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(20260311, uint64(len(k.name))))
+				for h := range histories {
+					id := fmt.Sprintf("%s-%d", k.name, h)
+					var data []aggregator.EventData
+					model := snapModel{}
+					rev := revs[0]
+					policy := policies[rng.IntN(len(policies))]
+					opts := func(extra ...aggregator.Option) []aggregator.Option {
+						return append([]aggregator.Option{aggregator.WithRevision(rev), aggregator.WithPolicy(policy),
+							aggregator.WithChunk([]int{2, 5, aggregator.DefaultChunk}[rng.IntN(3)])}, extra...)
+					}
+					fail := func(step int, what string, args ...any) {
+						t.Helper()
+						t.Fatalf("history %d step %d (v%d, rev %s, policy %+v): %s", h, step, len(data), rev, policy, fmt.Sprintf(what, args...))
+					}
+					for step := range steps {
+						n := uint64(len(data))
+						switch a := rng.IntN(10); {
+						case a < 4: // a command
+							onLoad := n > 0 && rng.IntN(4) == 0
+							evs := make([]aggregator.EventData, 1+rng.IntN(4))
+							for i := range evs {
+								evs[i] = k.event(rng)
+							}
+							o := opts()
+							if onLoad {
+								o = append(o, aggregator.WithSnapshotOnLoad())
+							}
+							res, err := aggregator.Handle(ctx, s, id, k.fresh, func(aggregator.Aggregate) ([]aggregator.EventData, error) { return evs, nil }, o...)
+							if err != nil {
+								fail(step, "Handle: %v", err)
+							}
+							base := model.newest(rev, 0)
+							since := int(n-base) + len(evs)
+							loadSaved := onLoad && policy.Due(int(n-base))
+							if loadSaved {
+								model.save(rev, n, policy)
+								since = len(evs)
+							}
+							wantLoad := aggregator.LoadInfo{Version: n, FromSnapshot: base > 0, SnapshotVersion: base, Replayed: int(n - base), SnapshotSaved: loadSaved}
+							if res.Load != wantLoad {
+								fail(step, "Handle's load %+v; want %+v", res.Load, wantLoad)
+							}
+							data = append(data, evs...)
+							if want := policy.Due(since); res.SnapshotSaved != want {
+								fail(step, "Handle saved a snapshot: %v; want %v (%d applied since the last)", res.SnapshotSaved, want, since)
+							}
+							if res.SnapshotSaved {
+								model.save(rev, uint64(len(data)), policy)
+							}
+							if res.Version != uint64(len(data)) || !reflect.DeepEqual(k.state(res.State), k.fold(id, data)) {
+								fail(step, "Handle result v%d, state %+v; want v%d %+v", res.Version, k.state(res.State), len(data), k.fold(id, data))
+							}
+						case a < 6: // a bare commit: never a snapshot
+							evs := make([]aggregator.EventData, 1+rng.IntN(6))
+							for i := range evs {
+								evs[i] = k.event(rng)
+							}
+							if _, err := aggregator.Append(k.typ, id, n).Events(evs...).Commit(ctx, s); err != nil {
+								fail(step, "commit: %v", err)
+							}
+							data = append(data, evs...)
+						case a < 7: // a new revision, or a new policy
+							if rng.IntN(2) == 0 {
+								rev = revs[1-slices.Index(revs, rev)]
+							} else {
+								policy = policies[rng.IntN(len(policies))]
+							}
+						case a < 8 && n > 0: // on demand, at a random version
+							v := 1 + rng.Uint64N(n)
+							full := k.fresh()
+							if _, err := aggregator.LoadAt(ctx, s, id, full, v, aggregator.WithoutSnapshots()); err != nil {
+								fail(step, "LoadAt(v%d) without snapshots: %v", v, err)
+							}
+							if err := aggregator.SaveSnapshot(ctx, s, id, full, v, opts()...); err != nil {
+								fail(step, "SaveSnapshot(v%d): %v", v, err)
+							}
+							model.save(rev, v, policy)
+						case n > 0: // a load asked to save
+							a := k.fresh()
+							info, err := aggregator.LoadWithInfo(ctx, s, id, a, opts(aggregator.WithSnapshotOnLoad())...)
+							base := model.newest(rev, 0)
+							want := aggregator.LoadInfo{Version: n, FromSnapshot: base > 0, SnapshotVersion: base, Replayed: int(n - base), SnapshotSaved: policy.Due(int(n - base))}
+							if err != nil || info != want {
+								fail(step, "LoadWithInfo(WithSnapshotOnLoad) = %+v, %v; want %+v", info, err, want)
+							}
+							if want.SnapshotSaved {
+								model.save(rev, n, policy)
+							}
+						}
+
+						// The checks, after every step.
+						n = uint64(len(data))
+						if n == 0 {
+							continue
+						}
+						for _, r := range revs {
+							if got := storedVersions(t, s, k.typ, r, id); !slices.Equal(got, model[r]) {
+								fail(step, "stored snapshots of revision %s: %v; want %v", r, got, model[r])
+							}
+						}
+						wantState := k.fold(id, data)
+						a := k.fresh()
+						info, err := aggregator.LoadWithInfo(ctx, s, id, a, opts()...)
+						base := model.newest(rev, 0)
+						want := aggregator.LoadInfo{Version: n, FromSnapshot: base > 0, SnapshotVersion: base, Replayed: int(n - base)}
+						if err != nil || info != want || k.applied(a) != info.Replayed {
+							fail(step, "LoadWithInfo = %+v, %v, %d applied; want %+v", info, err, k.applied(a), want)
+						}
+						if got := k.state(a); !reflect.DeepEqual(got, wantState) {
+							fail(step, "loaded state (from snapshot v%d)\n%+v\nwant the fold\n%+v", base, got, wantState)
+						}
+						for _, r := range revs { // the plain load wrote nothing
+							if got := storedVersions(t, s, k.typ, r, id); !slices.Equal(got, model[r]) {
+								fail(step, "a plain load changed the snapshots of revision %s: %v; want %v", r, got, model[r])
+							}
+						}
+						v := 1 + rng.Uint64N(n)
+						a = k.fresh()
+						if got, err := aggregator.LoadAt(ctx, s, id, a, v, opts()...); err != nil || got != v ||
+							k.applied(a) != int(v-model.newest(rev, v)) || !reflect.DeepEqual(k.state(a), k.fold(id, data[:v])) {
+							fail(step, "LoadAt(v%d) = v%d, %v, %d applied; want the fold of the prefix from snapshot v%d", v, got, err, k.applied(a), model.newest(rev, v))
+						}
+					}
+				}
+			})
+		}
 	})
 }

@@ -17,8 +17,9 @@ import (
 // and aggregates already up to date cost one snapshot read and one event
 // read.
 //
-// When the policy's Keep is positive, each save also prunes the older
-// snapshots and those of other revisions. Progress, paging and the logger
+// Each save also prunes the aggregate's snapshots to the policy's Keep
+// (snapshot.DefaultKeep unless set): older ones and those of other
+// revisions are deleted. Progress, paging and the logger
 // come from WithRebuildOptions; see snapshot.Rebuild for errors and
 // cancellation. It blocks: use StartRebuild to run it in the background.
 func RebuildSnapshots[A Aggregate](ctx context.Context, store Store, newAgg func() A, opts ...Option) (snapshot.Progress, error) {

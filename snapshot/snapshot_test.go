@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/executor/pebble"
@@ -30,6 +31,22 @@ func TestPolicy(t *testing.T) {
 	} {
 		if got := tc.p.Due(tc.replayed); got != tc.due {
 			t.Errorf("%+v.Due(%d) = %v, want %v", tc.p, tc.replayed, got, tc.due)
+		}
+	}
+	// Keep: 0 is the bounded default, negative keeps all.
+	for _, tc := range []struct {
+		p     snapshot.Policy
+		limit int
+	}{
+		{snapshot.DefaultPolicy, snapshot.DefaultKeep},
+		{snapshot.OnDemand(), snapshot.DefaultKeep},
+		{snapshot.EveryN(10), snapshot.DefaultKeep},
+		{snapshot.Policy{Every: 1, Keep: 5}, 5},
+		{snapshot.Policy{Keep: snapshot.KeepAll}, 0},
+		{snapshot.Policy{Keep: -7}, 0},
+	} {
+		if got := tc.p.Limit(); got != tc.limit {
+			t.Errorf("%+v.Limit() = %d, want %d", tc.p, got, tc.limit)
 		}
 	}
 	ps := snapshot.Policies{"a": snapshot.EveryN(5)}
@@ -93,6 +110,21 @@ func TestCodec(t *testing.T) {
 		if keep.Name != "keep" || len(keep.Items) != 1 {
 			t.Fatalf("Decode(%x) changed the target: %+v", bad, keep)
 		}
+	}
+	// A time keeps its instant, not its location (see the package doc):
+	// UTC comes back as Local, the zero time as UTC.
+	type timed struct{ At, Zero time.Time }
+	utc := time.Date(2024, 6, 11, 10, 0, 0, 123, time.UTC)
+	b, err = snapshot.Encode(&timed{At: utc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tm timed
+	if err := snapshot.Decode(b, &tm); err != nil {
+		t.Fatal(err)
+	}
+	if !tm.At.Equal(utc) || tm.At.Location() != time.Local || tm.Zero != (time.Time{}) {
+		t.Errorf("time round trip = %v (%v), zero %v; want %v in Local and the zero time", tm.At, tm.At.Location(), tm.Zero, utc)
 	}
 	var nilPtr *state
 	if err := snapshot.Decode(b, nilPtr); !errors.Is(err, evento.ErrDecode) || snapshot.Decodable(nilPtr) || snapshot.Decodable(state{}) {
