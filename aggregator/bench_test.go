@@ -8,6 +8,7 @@ import (
 	"github.com/evento-go/evento/aggregator"
 	"github.com/evento-go/evento/executor"
 	_ "github.com/evento-go/evento/executor/pebble"
+	"github.com/evento-go/evento/snapshot"
 )
 
 // benchStore opens a Pebble store holding a 10-event and a 10,000-event
@@ -40,6 +41,24 @@ func benchStore(b *testing.B) (s aggregator.Store, short, long string) {
 	return exec, sb.ID(), lb.ID()
 }
 
+// savedOften commits a 10,000-event counter with 100 Handle commands of
+// 100 events under policy p, so that every command saves a snapshot (and,
+// with a bounded Keep, prunes): the history of snapshot writes and
+// deletions a long-lived aggregate accumulates.
+func savedOften(b *testing.B, s aggregator.Store, p snapshot.Policy) string {
+	b.Helper()
+	ctx := context.Background()
+	id := aggregator.Create(counterType).ID()
+	for range 100 {
+		evs := adds(100)
+		res, err := aggregator.Handle(ctx, s, id, newCounter, func(*counter) ([]aggregator.EventData, error) { return evs, nil }, aggregator.WithPolicy(p))
+		if err != nil || !res.SnapshotSaved {
+			b.Fatalf("Handle: saved %v, %v", res.SnapshotSaved, err)
+		}
+	}
+	return id
+}
+
 func loadOrFail(b *testing.B, s aggregator.Store, id string, want uint64, opts ...aggregator.Option) {
 	c := newCounter()
 	v, err := aggregator.Load(context.Background(), s, id, c, opts...)
@@ -49,7 +68,10 @@ func loadOrFail(b *testing.B, s aggregator.Store, id string, want uint64, opts .
 }
 
 // BenchmarkLoad measures loads of a 10-event and a 10,000-event aggregate,
-// with and without snapshots, in one run on one Pebble store.
+// with and without snapshots, in one run on one Pebble store; and loads of
+// 10,000-event aggregates whose commands saved 100 snapshots, pruned to
+// the default Keep or all kept ("prune-ratio" reports the pruned one's
+// load time over the single-snapshot one's: the target is ~1).
 //
 // The "ratio" sub-benchmark alternates a 10-event load (snapshots enabled,
 // none due, so it pays the snapshot lookup) and a 10,000-event load from a
@@ -76,6 +98,32 @@ func BenchmarkLoad(b *testing.B) {
 		for b.Loop() {
 			loadOrFail(b, s, long, 10_000)
 		}
+	})
+	// Pruning (the default Keep) against keeping every snapshot, after 100
+	// saves each: loads from the newest snapshot must cost the same.
+	pruned := savedOften(b, s, snapshot.Policy{Every: 100})
+	kept := savedOften(b, s, snapshot.Policy{Every: 100, Keep: snapshot.KeepAll})
+	b.Run("10000/snapshot-100-saves-pruned", func(b *testing.B) {
+		for b.Loop() {
+			loadOrFail(b, s, pruned, 10_000)
+		}
+	})
+	b.Run("10000/snapshot-100-saves-kept", func(b *testing.B) {
+		for b.Loop() {
+			loadOrFail(b, s, kept, 10_000)
+		}
+	})
+	b.Run("prune-ratio", func(b *testing.B) {
+		var tOne, tPruned time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			loadOrFail(b, s, long, 10_000)
+			t1 := time.Now()
+			loadOrFail(b, s, pruned, 10_000)
+			tPruned += time.Since(t1)
+			tOne += t1.Sub(t0)
+		}
+		b.ReportMetric(float64(tPruned)/float64(tOne), "pruned/one-snapshot")
 	})
 	b.Run("ratio", func(b *testing.B) {
 		var tShort, tLong time.Duration
@@ -123,4 +171,35 @@ func BenchmarkReplayVsLookups(b *testing.B) {
 	b.ReportMetric(n*10_000/tReplay.Seconds(), "replay-events/s")
 	b.ReportMetric(n*10_000/tLookups.Seconds(), "lookup-events/s")
 	b.ReportMetric(float64(tLookups)/float64(tReplay), "replay-speedup")
+}
+
+// BenchmarkHandleSave measures a one-event command on Pebble that saves a
+// snapshot every time (EveryN(1)), pruning to the default Keep or keeping
+// all, against one that saves none: the write-path cost of snapshots.
+func BenchmarkHandleSave(b *testing.B) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		p    snapshot.Policy
+	}{
+		{"no-save", snapshot.OnDemand()},
+		{"save-prune", snapshot.EveryN(1)},
+		{"save-keep-all", snapshot.Policy{Every: 1, Keep: snapshot.KeepAll}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			exec, err := executor.Open(ctx, "pebble:"+b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer exec.Close()
+			id := aggregator.Create(counterType).ID()
+			decide := func(*counter) ([]aggregator.EventData, error) { return []aggregator.EventData{Added{N: 1}}, nil }
+			for b.Loop() {
+				res, err := aggregator.Handle(ctx, exec, id, newCounter, decide, aggregator.WithPolicy(tc.p))
+				if err != nil || res.SnapshotSaved != (tc.p.Every > 0) {
+					b.Fatalf("Handle: saved %v, %v", res.SnapshotSaved, err)
+				}
+			}
+		})
+	}
 }

@@ -113,6 +113,35 @@ func ExampleLoad() {
 	// true
 }
 
+func ExampleLoadWithInfo() {
+	ctx := context.Background()
+	store := openExample()
+	defer store.Close()
+
+	b := aggregator.Create("example/Tally").Events(Counted{N: 2}, Counted{N: 3}, Counted{N: 4})
+	if _, err := b.Commit(ctx, store); err != nil {
+		panic(err)
+	}
+	// A plain load replays everything and saves nothing.
+	info, err := aggregator.LoadWithInfo(ctx, store, b.ID(), &Tally{})
+	fmt.Printf("%+v %v\n", info, err)
+
+	// Snapshot on demand at version 3, commit one more event: the next
+	// load starts from the snapshot and replays one event.
+	if err := aggregator.SaveSnapshot(ctx, store, b.ID(), &Tally{Total: 9, Count: 3}, 3); err != nil {
+		panic(err)
+	}
+	if _, err := b.Event(Counted{N: 1}).Commit(ctx, store); err != nil {
+		panic(err)
+	}
+	var t Tally
+	info, err = aggregator.LoadWithInfo(ctx, store, b.ID(), &t)
+	fmt.Printf("%+v %d %v\n", info, t.Total, err)
+	// Output:
+	// {Version:3 FromSnapshot:false SnapshotVersion:0 Replayed:3 SnapshotSaved:false} <nil>
+	// {Version:4 FromSnapshot:true SnapshotVersion:3 Replayed:1 SnapshotSaved:false} 10 <nil>
+}
+
 func ExampleLoadAt() {
 	ctx := context.Background()
 	store := openExample()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -336,6 +337,66 @@ func TestPolicyKeepPrunes(t *testing.T) {
 		}
 		if _, err := s.LoadSnapshot(ctx, counterType, "old", id, 0); !errors.Is(err, evento.ErrNotFound) {
 			t.Fatalf("snapshot of another revision kept: %v", err)
+		}
+	})
+}
+
+// TestDefaultPolicyCommandPath pins the defaults: with no options, loads
+// save nothing, Handle saves after the commit that reaches
+// snapshot.DefaultEvery events past the newest snapshot, and every save
+// prunes to snapshot.DefaultKeep (older revisions included).
+func TestDefaultPolicyCommandPath(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s aggregator.Store) {
+		ctx := context.Background()
+		id := "default-policy"
+		// A stale snapshot under another revision, pruned by the first save.
+		if _, err := aggregator.Append(counterType, id, 0).Event(Added{N: 1}).Commit(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		if err := aggregator.SaveSnapshot(ctx, s, id, newCounter(), 1, aggregator.WithRevision("r0")); err != nil {
+			t.Fatal(err)
+		}
+		const batch = 30 // events per command
+		var saved []uint64
+		var data []aggregator.EventData
+		data = append(data, Added{N: 1})
+		for range 12 {
+			evs := adds(batch)
+			res, err := aggregator.Handle(ctx, s, id, newCounter, func(*counter) ([]aggregator.EventData, error) { return evs, nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			data = append(data, evs...)
+			if res.SnapshotSaved {
+				saved = append(saved, res.Version)
+			}
+			// Every load of a command starts from the newest snapshot.
+			base := uint64(0)
+			for _, v := range saved {
+				if v <= res.Load.Version {
+					base = v
+				}
+			}
+			if res.Load.SnapshotVersion != base || res.Load.Replayed != int(res.Load.Version-base) {
+				t.Fatalf("v%d: Handle's load %+v; want from snapshot v%d", res.Version, res.Load, base)
+			}
+			// Plain loads never write.
+			c := newCounter()
+			info, err := aggregator.LoadWithInfo(ctx, s, id, c)
+			if err != nil || info.SnapshotSaved || info.Version != res.Version || c.state() != model(id, data) {
+				t.Fatalf("v%d: load %+v, %v", res.Version, info, err)
+			}
+		}
+		// 1 + 12*30 = 361 events; a save whenever >= 100 were applied
+		// since the last: at 121, 241, 361.
+		if want := []uint64{121, 241, 361}; !slices.Equal(saved, want) {
+			t.Fatalf("Handle saved snapshots at %v; want %v", saved, want)
+		}
+		if got := storedVersions(t, s, counterType, "r1", id); !slices.Equal(got, []uint64{361, 241}) {
+			t.Fatalf("stored snapshots %v; want the newest %d: [361 241]", got, snapshot.DefaultKeep)
+		}
+		if got := storedVersions(t, s, counterType, "r0", id); len(got) != 0 {
+			t.Fatalf("snapshots of another revision kept: %v", got)
 		}
 	})
 }
