@@ -274,3 +274,49 @@ type SnapshotStore interface {
 	// under another revision.
 	PruneSnapshots(ctx context.Context, aggregateType, revision, id string, keep int) error
 }
+
+// TxAcknowledger is implemented by executors whose acknowledgement can
+// carry a handler's own writes: the subscription package runs handlers of
+// transactional subscriptions (Subscription.Transactional) inside
+// AcknowledgeTx, so a read model kept in the same store is updated
+// effectively once — its writes commit with the cursor move and the fencing
+// check, or not at all. It is an optional interface, checked with a type
+// assertion, so other SubscriberStore implementations keep compiling; the
+// Pebble, SQLite and PostgreSQL executors implement it.
+type TxAcknowledger interface {
+	// AcknowledgeTx begins a transaction on the store (honouring ctx),
+	// runs fn with it, then in the same transaction checks that l is
+	// current — holder, token and expiry by the store's clock, as
+	// Acknowledge does — records the Ack fn returned, and commits; once fn
+	// has returned, the check and the commit are not interrupted by ctx.
+	// If fn fails, nothing is recorded and fn's error is returned. If l is
+	// not current, it returns ErrLeaseLost. In both cases, and when the
+	// commit fails, nothing fn wrote is kept. tx is valid only during fn;
+	// fn runs in the caller's goroutine.
+	AcknowledgeTx(ctx context.Context, l Lease, fn func(tx AckTx) (Ack, error)) error
+}
+
+// AckTx is the store transaction of an AcknowledgeTx. Each backend exposes
+// its native handle from a handler's context with a typed accessor
+// (sqlite.TxFrom, postgres.TxFrom, pebble.KVFrom).
+type AckTx interface {
+	// Savepoint runs f as a nested unit of the transaction: when f fails,
+	// what it wrote is undone and the transaction goes on. It returns f's
+	// error, or the store's error if the savepoint itself failed (the
+	// transaction must then be abandoned).
+	Savepoint(f func() error) error
+}
+
+type ackTxKey struct{}
+
+// WithAckTx returns ctx carrying tx, for handlers run inside an
+// AcknowledgeTx.
+func WithAckTx(ctx context.Context, tx AckTx) context.Context {
+	return context.WithValue(ctx, ackTxKey{}, tx)
+}
+
+// AckTxFrom returns the AckTx ctx carries, or nil.
+func AckTxFrom(ctx context.Context) AckTx {
+	tx, _ := ctx.Value(ackTxKey{}).(AckTx)
+	return tx
+}

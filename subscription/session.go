@@ -23,7 +23,8 @@ type runner struct {
 	id      string
 	log     *slog.Logger
 	sig     Signals
-	crashed *atomic.Bool // test hook: a crashed worker neither acks nor releases
+	crashed *atomic.Bool          // test hook: a crashed worker neither acks nor releases
+	txa     evento.TxAcknowledger // set for transactional subscriptions
 }
 
 func newRunner(p *plan, exec evento.Executor, id string) *runner {
@@ -31,6 +32,9 @@ func newRunner(p *plan, exec evento.Executor, id string) *runner {
 	r.log = p.cfg.Logger.With(slog.String("subscription", p.cfg.Key), slog.String("worker", id))
 	if p.cfg.Signals != nil {
 		r.sig = *p.cfg.Signals
+	}
+	if p.cfg.Transactional {
+		r.txa, _ = exec.(evento.TxAcknowledger)
 	}
 	return r
 }
@@ -322,7 +326,12 @@ func (s *session) loop() error {
 		}
 		s.haveHead = false
 		s.page, s.lastPage = page.Events, !page.PageInfo.HasNextPage
-		stop, err := s.chunk(page.Events)
+		var stop bool
+		if s.r.txa != nil {
+			stop, err = s.chunkTx(page.Events)
+		} else {
+			stop, err = s.chunk(page.Events)
+		}
 		if err != nil {
 			return err
 		}
@@ -503,7 +512,12 @@ func (s *session) sleep(d time.Duration) bool {
 }
 
 // call runs h, turning a panic into an error.
-func (s *session) call(h HandlerFunc, e *evento.Event, attempt int) (err error) {
+func (s *session) call(h HandlerFunc, e *evento.Event, attempt int) error {
+	return s.callIn(s.hctx, h, e, attempt)
+}
+
+// callIn runs h with ctx, turning a panic into an error.
+func (s *session) callIn(ctx context.Context, h HandlerFunc, e *evento.Event, attempt int) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("subscription: handler panicked",
@@ -512,15 +526,29 @@ func (s *session) call(h HandlerFunc, e *evento.Event, attempt int) (err error) 
 			err = fmt.Errorf("%w: %v", ErrHandlerPanic, r)
 		}
 	}()
-	return h(s.hctx, e)
+	return h(ctx, e)
 }
 
 // flush acknowledges the pending progress, parked events and last error.
 func (s *session) flush(ctx context.Context) error {
-	if s.pending == nil && len(s.parked) == 0 && !s.errDirty {
+	a, ok := s.ackOf(ctx)
+	if !ok {
 		return nil
 	}
-	a := evento.Ack{LastError: s.lastErr, Park: s.parked}
+	if err := s.r.exec.Acknowledge(ctx, s.getLease(), a); err != nil {
+		return fmt.Errorf("subscription %q partition %d: acknowledge: %w", s.r.p.cfg.Key, s.part, err)
+	}
+	s.acked(a)
+	return nil
+}
+
+// ackOf builds the acknowledgement of the pending progress, parked events
+// and last error; ok is false when there is nothing to acknowledge.
+func (s *session) ackOf(ctx context.Context) (a evento.Ack, ok bool) {
+	if s.pending == nil && len(s.parked) == 0 && !s.errDirty {
+		return a, false
+	}
+	a = evento.Ack{LastError: s.lastErr, Park: s.parked}
 	if s.pending != nil {
 		a.Cursor = s.pending.Cursor()
 		a.Lag.Time = max(time.Since(s.pending.Timestamp), 0)
@@ -541,9 +569,11 @@ func (s *session) flush(ctx context.Context) error {
 			a.Lag.Events = lagEvents(s.head, s.pending.Position)
 		}
 	}
-	if err := s.r.exec.Acknowledge(ctx, s.getLease(), a); err != nil {
-		return fmt.Errorf("subscription %q partition %d: acknowledge: %w", s.r.p.cfg.Key, s.part, err)
-	}
+	return a, true
+}
+
+// acked records that a was stored.
+func (s *session) acked(a evento.Ack) {
 	n := s.pendingN
 	if a.Cursor != "" {
 		s.cursor = a.Cursor
@@ -552,7 +582,6 @@ func (s *session) flush(ctx context.Context) error {
 	if f := s.r.sig.ChunkAcked; f != nil {
 		f(s.r.p.cfg.Key, s.part, s.cursor, n)
 	}
-	return nil
 }
 
 // lagEvents approximates the number of events between pos and head from

@@ -28,6 +28,12 @@ var (
 	// ErrRetriesExhausted wraps the last handler error of an event that
 	// failed more than its retry policy allows.
 	ErrRetriesExhausted = errors.New("subscription: handler retries exhausted")
+	// ErrNotTransactional means a transactional subscription
+	// (Config.Transactional) was started on an executor that does not
+	// implement evento.TxAcknowledger, or Replay was asked of one (parked
+	// events of a transactional subscription are not replayed yet: reset
+	// the subscriber to their cursor instead).
+	ErrNotTransactional = errors.New("subscription: executor has no transactional acknowledgements")
 )
 
 // AckMode says when a worker acknowledges handled events.
@@ -235,6 +241,15 @@ type Config struct {
 	// AckMode says when handled events are acknowledged: AckPerChunk (the
 	// default) or AckPerEvent.
 	AckMode AckMode
+	// Transactional runs handlers inside the store transaction that
+	// acknowledges them (evento.TxAcknowledger): a handler's writes to a
+	// read model in the same store commit with the cursor move and the
+	// fencing check, or not at all — effectively once. One transaction
+	// per chunk (AckPerChunk) or per event (AckPerEvent). Handlers get the
+	// transaction with the backend's accessor (sqlite.TxFrom,
+	// postgres.TxFrom, pebble.KVFrom) or Tx. An executor without
+	// transactional acknowledgements is refused with ErrNotTransactional.
+	Transactional bool
 	// PollInterval is how often a tailing worker re-reads without a
 	// notification: the fallback when a signal is missed, and the only way
 	// to see other processes' commits when the executor's Capabilities has
@@ -476,6 +491,11 @@ func (s *Subscription) OnExhausted(p ExhaustedPolicy) *Subscription { s.cfg.OnEx
 
 // AckMode sets when handled events are acknowledged.
 func (s *Subscription) AckMode(m AckMode) *Subscription { s.cfg.AckMode = m; return s }
+
+// Transactional runs handlers inside the acknowledging transaction
+// (Config.Transactional): effectively-once updates of a read model kept in
+// the same store.
+func (s *Subscription) Transactional(on bool) *Subscription { s.cfg.Transactional = on; return s }
 
 // PollInterval sets the polling fallback interval.
 func (s *Subscription) PollInterval(d time.Duration) *Subscription { s.cfg.PollInterval = d; return s }

@@ -75,7 +75,7 @@ func (s *Subscription) runner(exec evento.Executor) (*runner, error) {
 	if id == "" {
 		id = newWorkerID()
 	}
-	return newRunner(p, exec, id), nil
+	return newRunner(p, exec, id), checkTx(p, exec)
 }
 
 func newWorkerID() string {
@@ -407,6 +407,9 @@ func (s *Subscription) Replay(ctx context.Context, exec evento.Executor) (int, e
 	p, err := s.plan()
 	if err != nil {
 		return 0, err
+	}
+	if p.cfg.Transactional {
+		return 0, fmt.Errorf("subscription %q: replay of a transactional subscription: %w", p.cfg.Key, ErrNotTransactional)
 	}
 	parked, err := exec.ParkedEvents(ctx, p.cfg.Key)
 	if err != nil {

@@ -114,6 +114,15 @@ func (s *Store) subOp(ctx context.Context, what, key string, part uint32, f func
 		return err
 	}
 	defer s.leave()
+	b := s.db.NewBatch()
+	defer b.Close()
+	return s.subOpIn(ctx, what, key, part, b, f)
+}
+
+// subOpIn is subOp over a batch the caller made (and closes), which may
+// already hold writes: AcknowledgeTx's handler writes. The caller has
+// entered the Store.
+func (s *Store) subOpIn(ctx context.Context, what, key string, part uint32, b *pdb.Batch, f func(b *pdb.Batch, k []byte, rec *subRecord, found bool, now time.Time) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("pebble executor: %s: %w", what, err)
 	}
@@ -124,8 +133,6 @@ func (s *Store) subOp(ctx context.Context, what, key string, part uint32, f func
 	if err != nil {
 		return err
 	}
-	b := s.db.NewBatch()
-	defer b.Close()
 	if err := f(b, k, &rec, found, s.now()); err != nil {
 		return err
 	}
@@ -208,70 +215,89 @@ func (s *Store) ReleaseLease(ctx context.Context, l evento.Lease) error {
 // Acknowledge records a atomically with the check of l (see
 // evento.SubscriberStore).
 func (s *Store) Acknowledge(ctx context.Context, l evento.Lease, a evento.Ack) error {
+	parks, err := prepareParks(l, a)
+	if err != nil {
+		return err
+	}
+	return s.subOp(ctx, "acknowledge", l.Key, l.Partition, func(b *pdb.Batch, k []byte, rec *subRecord, found bool, now time.Time) error {
+		return s.ackIn(b, k, rec, found, now, l, a, parks)
+	})
+}
+
+// parkedEntry is a parked event's key and record, encoded before the
+// acknowledgement's critical section.
+type parkedEntry struct {
+	key []byte
+	rec parkedRecord
+}
+
+// prepareParks checks a's cursor and encodes its parked events.
+func prepareParks(l evento.Lease, a evento.Ack) ([]parkedEntry, error) {
 	if a.Cursor != "" {
 		if _, _, err := evento.DecodeCursor(a.Cursor); err != nil {
-			return fmt.Errorf("pebble executor: acknowledge: %w", err)
+			return nil, fmt.Errorf("pebble executor: acknowledge: %w", err)
 		}
 	}
-	type parked struct {
-		key []byte
-		rec parkedRecord
-	}
-	parks := make([]parked, 0, len(a.Park))
+	parks := make([]parkedEntry, 0, len(a.Park))
 	for i := range a.Park {
 		p := &a.Park[i]
 		meta, err := evento.EncodeMetadata(p.Event.Metadata)
 		if err != nil {
-			return fmt.Errorf("pebble executor: acknowledge: parked event %d: %w", i, err)
+			return nil, fmt.Errorf("pebble executor: acknowledge: parked event %d: %w", i, err)
 		}
-		parks = append(parks, parked{
+		parks = append(parks, parkedEntry{
 			key: appendU32(append(parkedPrefix(nil, l.Key), p.Event.ID[:]...), l.Partition),
 			rec: parkedRecord{Event: appendEvent(nil, &p.Event, meta), Error: p.Error, Attempts: p.Attempts, ParkedAt: micros(p.ParkedAt)},
 		})
 	}
-	return s.subOp(ctx, "acknowledge", l.Key, l.Partition, func(b *pdb.Batch, k []byte, rec *subRecord, found bool, now time.Time) error {
-		if !current(rec, found, l, now) {
-			return lostErr(l)
+	return parks, nil
+}
+
+// ackIn is the acknowledgement rule, for Acknowledge and AcknowledgeTx:
+// under the subscriber mutex, check that l is current and add the record's
+// update and the parked events to b, which the caller commits.
+func (s *Store) ackIn(b *pdb.Batch, k []byte, rec *subRecord, found bool, now time.Time, l evento.Lease, a evento.Ack, parks []parkedEntry) error {
+	if !current(rec, found, l, now) {
+		return lostErr(l)
+	}
+	if a.Cursor != "" {
+		rec.Cursor = a.Cursor
+	}
+	rec.LagEvents = a.Lag.Events
+	rec.LagTime = int64(a.Lag.Time)
+	rec.LastError = a.LastError
+	rec.UpdatedAt = now.UnixMicro()
+	rec.AckedAt = now.UnixMicro()
+	seen := map[string]bool{}
+	for _, p := range parks {
+		if seen[string(p.key)] {
+			continue
 		}
-		if a.Cursor != "" {
-			rec.Cursor = a.Cursor
+		_, closer, err := s.db.Get(p.key)
+		switch {
+		case errors.Is(err, pdb.ErrNotFound):
+			rec.Parked++
+		case err != nil:
+			return fmt.Errorf("pebble executor: acknowledge: %w", err)
+		default:
+			closer.Close()
 		}
-		rec.LagEvents = a.Lag.Events
-		rec.LagTime = int64(a.Lag.Time)
-		rec.LastError = a.LastError
-		rec.UpdatedAt = now.UnixMicro()
-		rec.AckedAt = now.UnixMicro()
-		seen := map[string]bool{}
-		for _, p := range parks {
-			if seen[string(p.key)] {
-				continue
-			}
-			_, closer, err := s.db.Get(p.key)
-			switch {
-			case errors.Is(err, pdb.ErrNotFound):
-				rec.Parked++
-			case err != nil:
-				return fmt.Errorf("pebble executor: acknowledge: %w", err)
-			default:
-				closer.Close()
-			}
-			seen[string(p.key)] = true
+		seen[string(p.key)] = true
+	}
+	for i := range parks {
+		p := &parks[i]
+		if p.rec.ParkedAt == 0 {
+			p.rec.ParkedAt = now.UnixMicro()
 		}
-		for i := range parks {
-			p := &parks[i]
-			if p.rec.ParkedAt == 0 {
-				p.rec.ParkedAt = now.UnixMicro()
-			}
-			val, err := evento.Marshal(&p.rec)
-			if err != nil {
-				return fmt.Errorf("pebble executor: acknowledge: %w", err)
-			}
-			if err := b.Set(p.key, val, nil); err != nil {
-				return fmt.Errorf("pebble executor: acknowledge: %w", err)
-			}
+		val, err := evento.Marshal(&p.rec)
+		if err != nil {
+			return fmt.Errorf("pebble executor: acknowledge: %w", err)
 		}
-		return s.putSub(b, k, rec)
-	})
+		if err := b.Set(p.key, val, nil); err != nil {
+			return fmt.Errorf("pebble executor: acknowledge: %w", err)
+		}
+	}
+	return s.putSub(b, k, rec)
 }
 
 func (s *Store) stateOf(key string, part uint32, rec *subRecord) evento.SubscriberState {

@@ -94,57 +94,76 @@ func (s *Store) Acknowledge(ctx context.Context, l evento.Lease, a evento.Ack) e
 			return fmt.Errorf("postgres executor: acknowledge: %w", err)
 		}
 	}
-	update := `UPDATE ` + s.schema + `.subscribers
-SET cursor = CASE WHEN $5 = '' THEN cursor ELSE $5 END, lag_events = $6, lag_time_us = $7, last_error = $8, updated_at = now(), acked_at = now()
-WHERE key = $1 AND partition = $2 AND holder = $3 AND token = $4 AND lease_expires_at > now()`
-	args := []any{[]byte(l.Key), int64(l.Partition), []byte(l.Holder), int64(l.Token), a.Cursor,
-		int64(min(a.Lag.Events, 1<<63-1)), a.Lag.Time.Microseconds(), []byte(a.LastError)}
-	lost := fmt.Errorf("postgres executor: acknowledge %q/%d token %d: %w", l.Key, l.Partition, l.Token, evento.ErrLeaseLost)
 	if len(a.Park) == 0 {
+		update, args := s.ackUpdate(l, a, "now()")
 		tag, err := s.pool.Exec(ctx, update, args...)
 		if err != nil {
 			return s.wrap("acknowledge", err)
 		}
 		if tag.RowsAffected() == 0 {
-			return lost
+			return ackLost(l)
 		}
 		return nil
 	}
-	errLost := errors.New("lease lost")
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, update, args...)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.ackIn(ctx, tx, l, a, "now()") })
+	if errors.Is(err, evento.ErrLeaseLost) {
+		return err
+	}
+	return s.wrap("acknowledge", err)
+}
+
+func ackLost(l evento.Lease) error {
+	return fmt.Errorf("postgres executor: acknowledge %q/%d token %d: %w", l.Key, l.Partition, l.Token, evento.ErrLeaseLost)
+}
+
+// ackUpdate is the acknowledgement's conditional update: it records a only
+// on the row of the current, live lease l, judged by the server's clock
+// (clock is now() for a one-statement acknowledgement, clock_timestamp()
+// inside a longer transaction, whose now() is its start).
+func (s *Store) ackUpdate(l evento.Lease, a evento.Ack, clock string) (string, []any) {
+	update := `UPDATE ` + s.schema + `.subscribers
+SET cursor = CASE WHEN $5 = '' THEN cursor ELSE $5 END, lag_events = $6, lag_time_us = $7, last_error = $8, updated_at = ` + clock + `, acked_at = ` + clock + `
+WHERE key = $1 AND partition = $2 AND holder = $3 AND token = $4 AND lease_expires_at > ` + clock
+	args := []any{[]byte(l.Key), int64(l.Partition), []byte(l.Holder), int64(l.Token), a.Cursor,
+		int64(min(a.Lag.Events, 1<<63-1)), a.Lag.Time.Microseconds(), []byte(a.LastError)}
+	return update, args
+}
+
+// ackIn is the acknowledgement rule inside tx: the conditional update
+// (ErrLeaseLost when l is not current) and the parked events.
+func (s *Store) ackIn(ctx context.Context, tx pgx.Tx, l evento.Lease, a evento.Ack, clock string) error {
+	update, args := s.ackUpdate(l, a, clock)
+	tag, err := tx.Exec(ctx, update, args...)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return ackLost(l)
+	}
+	if len(a.Park) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, p := range a.Park {
+		e := &p.Event
+		md, err := evento.EncodeMetadata(e.Metadata)
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return errLost
+		var parkedAt any
+		if !p.ParkedAt.IsZero() {
+			parkedAt = p.ParkedAt
 		}
-		b := &pgx.Batch{}
-		for _, p := range a.Park {
-			e := &p.Event
-			md, err := evento.EncodeMetadata(e.Metadata)
-			if err != nil {
-				return err
-			}
-			var parkedAt any
-			if !p.ParkedAt.IsZero() {
-				parkedAt = p.ParkedAt
-			}
-			b.Queue(`INSERT INTO `+s.schema+`.parked (key, partition, event_id, tx, seq, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, ts, error, attempts, parked_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, coalesce($16::timestamptz, now()))
+		b.Queue(`INSERT INTO `+s.schema+`.parked (key, partition, event_id, tx, seq, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, ts, error, attempts, parked_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, coalesce($16::timestamptz, `+clock+`))
 ON CONFLICT (key, partition, event_id) DO UPDATE SET
 	tx = EXCLUDED.tx, seq = EXCLUDED.seq, aggregate_type = EXCLUDED.aggregate_type, aggregate_id = EXCLUDED.aggregate_id,
 	version = EXCLUDED.version, name = EXCLUDED.name, routing_key = EXCLUDED.routing_key, data = EXCLUDED.data,
 	metadata = EXCLUDED.metadata, ts = EXCLUDED.ts, error = EXCLUDED.error, attempts = EXCLUDED.attempts, parked_at = EXCLUDED.parked_at`,
-				[]byte(l.Key), int64(l.Partition), e.ID[:], e.Position.Tx, int64(e.Position.Seq), []byte(e.AggregateType), []byte(e.AggregateID),
-				int64(e.Version), []byte(e.Name), []byte(e.RoutingKey), e.Data, md, e.Timestamp, []byte(p.Error), int64(p.Attempts), parkedAt)
-		}
-		return tx.SendBatch(ctx, b).Close()
-	})
-	if errors.Is(err, errLost) {
-		return lost
+			[]byte(l.Key), int64(l.Partition), e.ID[:], e.Position.Tx, int64(e.Position.Seq), []byte(e.AggregateType), []byte(e.AggregateID),
+			int64(e.Version), []byte(e.Name), []byte(e.RoutingKey), e.Data, md, e.Timestamp, []byte(p.Error), int64(p.Attempts), parkedAt)
 	}
-	return s.wrap("acknowledge", err)
+	return tx.SendBatch(ctx, b).Close()
 }
 
 // subscriberSelectSQL returns the SELECT … FROM of a subscriber's state, as

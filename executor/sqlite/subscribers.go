@@ -23,6 +23,10 @@ type leaseRow struct {
 func (s *Store) now() time.Time { return s.cfg.clock().UTC().Truncate(time.Microsecond) }
 
 func (w *writeConn) lease(ctx context.Context, key string, partition uint32) (leaseRow, bool, error) {
+	return leaseOf(ctx, w, key, partition)
+}
+
+func leaseOf(ctx context.Context, w ackExec, key string, partition uint32) (leaseRow, bool, error) {
 	var r leaseRow
 	err := w.queryRow(ctx, `SELECT holder, token, lease_expires_at FROM subscribers WHERE key = ? AND partition = ?`,
 		[]any{blob(key), int64(partition)}, &r.holder, &r.token, &r.expires)
@@ -142,68 +146,84 @@ func (s *Store) Acknowledge(ctx context.Context, l evento.Lease, a evento.Ack) e
 	if err := s.check(ctx); err != nil {
 		return err
 	}
+	ack, err := prepareAck(a)
+	if err != nil {
+		return err
+	}
+	return s.writeTx(ctx, "acknowledge", func(w *writeConn) error { return s.ackIn(ctx, w, l, ack) })
+}
+
+// preparedAck is an Ack checked and encoded outside the transaction.
+type preparedAck struct {
+	a     evento.Ack
+	metas [][]byte // encoded metadata of a.Park
+}
+
+func prepareAck(a evento.Ack) (preparedAck, error) {
 	if a.Cursor != "" {
 		if _, _, err := evento.DecodeCursor(a.Cursor); err != nil {
-			return fmt.Errorf("sqlite executor: acknowledge: %w", err)
+			return preparedAck{}, fmt.Errorf("sqlite executor: acknowledge: %w", err)
 		}
 	}
-	type parked struct {
-		meta []byte
-		p    *evento.ParkedEvent
-	}
-	parks := make([]parked, len(a.Park))
+	p := preparedAck{a: a, metas: make([][]byte, len(a.Park))}
 	for i := range a.Park {
 		m, err := evento.EncodeMetadata(a.Park[i].Event.Metadata)
 		if err != nil {
-			return fmt.Errorf("sqlite executor: acknowledge: parked event %d: %w", i, err)
+			return preparedAck{}, fmt.Errorf("sqlite executor: acknowledge: parked event %d: %w", i, err)
 		}
-		parks[i] = parked{meta: m, p: &a.Park[i]}
+		p.metas[i] = m
 	}
+	return p, nil
+}
+
+// ackIn is the acknowledgement rule, for Acknowledge and AcknowledgeTx:
+// inside the caller's write transaction, check that l is current (holder,
+// token, expiry by the lease clock) and record the ack.
+func (s *Store) ackIn(ctx context.Context, w ackExec, l evento.Lease, p preparedAck) error {
+	a := p.a
 	lagEvents := a.Lag.Events
 	if lagEvents > math.MaxInt64 {
 		lagEvents = math.MaxInt64
 	}
-	return s.writeTx(ctx, "acknowledge", func(w *writeConn) error {
-		now := s.now()
-		r, found, err := w.lease(ctx, l.Key, l.Partition)
-		if err != nil {
-			return s.txErr("acknowledge", err)
+	now := s.now()
+	r, found, err := leaseOf(ctx, w, l.Key, l.Partition)
+	if err != nil {
+		return s.txErr("acknowledge", err)
+	}
+	if !found || !r.current(l, now) {
+		return leaseLost("acknowledge", l)
+	}
+	if a.Cursor != "" {
+		_, err = w.exec(ctx, `UPDATE subscribers SET cursor = ?, lag_events = ?, lag_time = ?, last_error = ?, updated_at = ?5, acked_at = ?5 WHERE key = ?6 AND partition = ?7`,
+			blob(a.Cursor), int64(lagEvents), int64(a.Lag.Time), blob(a.LastError), now.UnixMicro(), blob(l.Key), int64(l.Partition))
+	} else {
+		_, err = w.exec(ctx, `UPDATE subscribers SET lag_events = ?, lag_time = ?, last_error = ?, updated_at = ?4, acked_at = ?4 WHERE key = ?5 AND partition = ?6`,
+			int64(lagEvents), int64(a.Lag.Time), blob(a.LastError), now.UnixMicro(), blob(l.Key), int64(l.Partition))
+	}
+	if err != nil {
+		return s.txErr("acknowledge", err)
+	}
+	for i := range a.Park {
+		p, meta := &a.Park[i], p.metas[i]
+		key, part := p.Key, p.Partition
+		if key == "" {
+			key, part = l.Key, l.Partition
 		}
-		if !found || !r.current(l, now) {
-			return leaseLost("acknowledge", l)
+		parkedAt := p.ParkedAt
+		if parkedAt.IsZero() {
+			parkedAt = now
 		}
-		if a.Cursor != "" {
-			_, err = w.exec(ctx, `UPDATE subscribers SET cursor = ?, lag_events = ?, lag_time = ?, last_error = ?, updated_at = ?5, acked_at = ?5 WHERE key = ?6 AND partition = ?7`,
-				blob(a.Cursor), int64(lagEvents), int64(a.Lag.Time), blob(a.LastError), now.UnixMicro(), blob(l.Key), int64(l.Partition))
-		} else {
-			_, err = w.exec(ctx, `UPDATE subscribers SET lag_events = ?, lag_time = ?, last_error = ?, updated_at = ?4, acked_at = ?4 WHERE key = ?5 AND partition = ?6`,
-				int64(lagEvents), int64(a.Lag.Time), blob(a.LastError), now.UnixMicro(), blob(l.Key), int64(l.Partition))
-		}
-		if err != nil {
-			return s.txErr("acknowledge", err)
-		}
-		for _, pk := range parks {
-			p := pk.p
-			key, part := p.Key, p.Partition
-			if key == "" {
-				key, part = l.Key, l.Partition
-			}
-			parkedAt := p.ParkedAt
-			if parkedAt.IsZero() {
-				parkedAt = now
-			}
-			e := &p.Event
-			if _, err := w.exec(ctx, `INSERT OR REPLACE INTO parked_events
+		e := &p.Event
+		if _, err := w.exec(ctx, `INSERT OR REPLACE INTO parked_events
 (key, partition, event_id, pos_tx, pos_seq, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, timestamp, error, attempts, parked_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				blob(key), int64(part), e.ID[:], int64(e.Position.Tx), int64(e.Position.Seq),
-				blob(e.AggregateType), blob(e.AggregateID), int64(e.Version), blob(e.Name), blob(e.RoutingKey),
-				e.Data, pk.meta, micros(e.Timestamp), blob(p.Error), int64(p.Attempts), micros(parkedAt)); err != nil {
-				return s.txErr("acknowledge: park", err)
-			}
+			blob(key), int64(part), e.ID[:], int64(e.Position.Tx), int64(e.Position.Seq),
+			blob(e.AggregateType), blob(e.AggregateID), int64(e.Version), blob(e.Name), blob(e.RoutingKey),
+			e.Data, meta, micros(e.Timestamp), blob(p.Error), int64(p.Attempts), micros(parkedAt)); err != nil {
+			return s.txErr("acknowledge: park", err)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 const subscriberCols = `s.key, s.partition, s.cursor, s.holder, s.token, s.lease_expires_at, s.lag_events, s.lag_time, s.last_error, s.updated_at,
