@@ -11,8 +11,9 @@ import (
 
 // The fresh module of TestFreshModule: an aggregate whose replay counter is
 // deliberately left out of snapshots, and a program that commits, loads
-// (the first load saves a snapshot: the default policy snapshots after 100
-// replayed events), commits more, snapshots on demand and loads again.
+// (asked to save a snapshot on load with WithSnapshotOnLoad: the default
+// policy snapshots after 100 replayed events, and plain loads write
+// nothing), commits more, snapshots on demand and loads again.
 const (
 	// The directive is spliced in so that go generate, which looks for it
 	// at the start of any line of this file, does not run it here.
@@ -69,7 +70,7 @@ func main() {
 	id := b.ID()
 	load := func(step string) (Counter, uint64) {
 		var c Counter
-		v, err := aggregator.Load(ctx, exec, id, &c)
+		v, err := aggregator.Load(ctx, exec, id, &c, aggregator.WithSnapshotOnLoad())
 		if err != nil {
 			log.Fatal(err)
 		}
