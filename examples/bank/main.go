@@ -19,7 +19,7 @@ import (
 
 	"github.com/evento-go/evento/aggregator"
 	"github.com/evento-go/evento/executor"
-	_ "github.com/evento-go/evento/executor/pebble"
+	_ "github.com/evento-go/evento/executor/pebble" // registered for executor.Open
 	_ "github.com/evento-go/evento/executor/postgres"
 	_ "github.com/evento-go/evento/executor/sqlite"
 )
@@ -49,7 +49,12 @@ func openAndRun(ctx context.Context, dsn string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, err = run(ctx, exec, w)
+	s, err := run(ctx, exec, w)
+	if err == nil {
+		// The balances read model, kept effectively once by a
+		// transactional subscription in the same store.
+		_, err = projectBalances(ctx, exec, s, func(format string, args ...any) { fmt.Fprintf(w, format, args...) })
+	}
 	return errors.Join(err, exec.Close())
 }
 
