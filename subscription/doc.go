@@ -33,10 +33,44 @@
 // event appear behind a cursor that was passed, even with concurrent
 // writers. An event is handled again only when a worker died (or lost its
 // lease) after handling it and before acknowledging it. Handlers must
-// therefore be idempotent — for instance keyed by the event ID, or writing
+// therefore be idempotent, or transactional (see below), — for instance keyed by the event ID, or writing
 // their effect in the same transaction as a per-aggregate version check.
 // Within one worker a partition's handler calls never overlap; different
 // partitions run concurrently.
+//
+// # Effectively-once read models
+//
+// Transactional (Config.Transactional) runs handlers inside the store
+// transaction that acknowledges them, on executors that implement
+// evento.TxAcknowledger (Pebble, SQLite, PostgreSQL; others are refused
+// with ErrNotTransactional). A handler writes its read model with the
+// backend's handle — sqlite.TxFrom(ctx) (*sql.Tx), postgres.TxFrom(ctx)
+// (pgx.Tx, READ COMMITTED), pebble.KVFrom(ctx) (a key-value namespace
+// owned by the subscription key, read by the application with
+// pebble.Store.ReadModel) — or with Tx(ctx) for the generic one. Its
+// writes commit in one atomic unit with the cursor move and the check of
+// the lease's holder, fencing token and expiry, or not at all: a crash
+// before the commit applies nothing and leaves the cursor, a stale token
+// rolls everything back with evento.ErrLeaseLost, and the next holder
+// handles those events again into a read model that never saw them. So
+// each event is applied exactly once.
+//
+// With AckPerChunk a transaction covers a chunk, with AckPerEvent one
+// event. Each handler call runs in a savepoint: a failing call leaves no
+// trace, the events handled before it are committed with their
+// acknowledgement, and the event is retried in a new transaction after the
+// backoff (no transaction stays open while the worker waits). Parking
+// records the event with nothing of its handler's writes. Handlers must
+// not commit or roll the transaction back; on SQLite it holds the store's
+// write lock, so a handler must not write events or snapshots through the
+// executor. Replay of parked events is not supported for transactional
+// subscriptions yet (ErrNotTransactional): reset the subscriber to replay.
+//
+// Use it when the read model lives in the same store as the events. When
+// it lives elsewhere (another database, a cache, a search index, e-mail),
+// delivery is at least once: keep handlers idempotent, for instance by
+// storing the aggregate version or the lease's fencing token with each
+// write and refusing an older one.
 //
 // # Leases
 //
