@@ -33,8 +33,9 @@
 // event appear behind a cursor that was passed, even with concurrent
 // writers. An event is handled again only when a worker died (or lost its
 // lease) after handling it and before acknowledging it. Handlers must
-// therefore be idempotent, or transactional (see below), — for instance keyed by the event ID, or writing
-// their effect in the same transaction as a per-aggregate version check.
+// therefore be idempotent — for instance keyed by the event ID, or writing
+// their effect in the same transaction as a per-aggregate version check —
+// or transactional (see Effectively-once read models).
 // Within one worker a partition's handler calls never overlap; different
 // partitions run concurrently.
 //
