@@ -21,12 +21,24 @@ const memoryPath = ":memory:"
 // ParseDSN parses a pebble DSN into a path (":memory:" for the in-memory
 // form) and options.
 //
-//	pebble:<path>                 a directory, relative or absolute
-//	pebble::memory:               in memory, for tests
-//	pebble:/data/ev?sync=false    options after '?'
+//	pebble:<path>                        a directory, relative or absolute
+//	pebble::memory:                      in memory, for tests
+//	pebble:/data/ev?durability=normal    options after '?'
 //
-// Options: sync=true|false (default true), max_page=<n>. An unknown or bad
-// option gives an error wrapping executor.ErrInvalidDSN that names it.
+// Options (the table in package executor lists them for every backend):
+//
+//	durability=full|normal|off   full (default) syncs every commit; normal and
+//	                             off do not (a machine crash may lose the
+//	                             latest commits; a process crash loses none)
+//	max_page_size=<n>            largest page a Read may ask for
+//	migrate=true|false           false: open only an existing store already
+//	                             at this code's format; error wrapping
+//	                             executor.ErrNotMigrated otherwise
+//
+// sync=true|false and max_page=<n> are deprecated spellings of
+// durability=full|normal and max_page_size. An unknown, malformed, duplicated
+// or inapplicable option (default_page_size, lock_timeout) gives an error
+// wrapping executor.ErrInvalidDSN that names it.
 func ParseDSN(dsn string) (path string, opts []Option, err error) {
 	i := strings.IndexByte(dsn, ':')
 	if i < 0 || !strings.EqualFold(dsn[:i], "pebble") {
@@ -45,23 +57,52 @@ func ParseDSN(dsn string) (path string, opts []Option, err error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("pebble executor: DSN %q options: %v: %w", executor.Redact(dsn), err, executor.ErrInvalidDSN)
 	}
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("pebble executor: DSN %q: %s: %w", executor.Redact(dsn), fmt.Sprintf(format, a...), executor.ErrInvalidDSN)
+	}
+	seen := map[string]string{} // canonical name -> spelling used
 	for k, vs := range vals {
 		v := vs[len(vs)-1]
+		canon := k
 		switch k {
 		case "sync":
+			canon = "durability"
+		case "max_page":
+			canon = "max_page_size"
+		}
+		if prev, dup := seen[canon]; dup {
+			return "", nil, bad("options %s and %s set the same thing", prev, k)
+		}
+		seen[canon] = k
+		switch k {
+		case "durability":
+			d, err := executor.ParseDurability(v)
+			if err != nil {
+				return "", nil, bad("option durability=%q: %v", v, err)
+			}
+			opts = append(opts, WithDurability(d))
+		case "sync": // deprecated: durability
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return "", nil, fmt.Errorf("pebble executor: DSN %q: option sync=%q is not a boolean: %w", executor.Redact(dsn), v, executor.ErrInvalidDSN)
+				return "", nil, bad("option sync=%q is not a boolean (sync is deprecated: use durability=full|normal|off)", v)
 			}
 			opts = append(opts, WithSync(b))
-		case "max_page":
+		case "max_page_size", "max_page": // max_page is deprecated
 			n, err := strconv.Atoi(v)
 			if err != nil || n <= 0 {
-				return "", nil, fmt.Errorf("pebble executor: DSN %q: option max_page=%q is not a positive integer: %w", executor.Redact(dsn), v, executor.ErrInvalidDSN)
+				return "", nil, bad("option %s=%q is not a positive integer", k, v)
 			}
 			opts = append(opts, WithMaxPageSize(n))
+		case "migrate":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return "", nil, bad("option migrate=%q is not a boolean", v)
+			}
+			opts = append(opts, WithMigrate(b))
+		case "default_page_size", "lock_timeout", "busy_timeout", "schema", "ordering":
+			return "", nil, bad("option %q does not apply to the pebble backend (pebble options: durability, max_page_size, migrate)", k)
 		default:
-			return "", nil, fmt.Errorf("pebble executor: DSN %q: unknown option %q (known: sync, max_page): %w", executor.Redact(dsn), k, executor.ErrInvalidDSN)
+			return "", nil, bad("unknown option %q (pebble options: durability, max_page_size, migrate)", k)
 		}
 	}
 	return path, opts, nil

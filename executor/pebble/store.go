@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +14,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/cursor"
+	"github.com/evento-go/evento/executor"
 	"github.com/evento-go/evento/executor/internal/broadcast"
 	"github.com/oklog/ulid/v2"
 )
@@ -80,6 +81,7 @@ type Store struct {
 
 type config struct {
 	sync        bool
+	migrate     bool
 	clock       func() time.Time
 	logger      *slog.Logger
 	maxPage     int
@@ -94,7 +96,25 @@ type Option func(*config)
 // WithSync sets whether commits are synced to stable storage before they
 // are acknowledged. The default is true (durable commits). With false, a
 // crash of the machine (not of the process) may lose the latest commits.
+//
+// Deprecated: use WithDurability (WithSync(false) is DurabilityNormal).
 func WithSync(sync bool) Option { return func(c *config) { c.sync = sync } }
+
+// WithDurability sets the durability of commits (the DSN option
+// durability): executor.DurabilityFull (the default) syncs each commit to
+// stable storage before acknowledging it; DurabilityNormal and DurabilityOff
+// do not (Pebble has no weaker mode than an unsynced write-ahead log): a
+// crash of the machine, not of the process, may lose the latest commits.
+func WithDurability(d executor.Durability) Option {
+	return func(c *config) { c.sync = d != executor.DurabilityNormal && d != executor.DurabilityOff }
+}
+
+// WithMigrate sets whether Open may create a store (default true). With
+// false, Open refuses a directory that holds no Pebble database, and Open
+// and New refuse a database without evento's format record, with an error
+// wrapping executor.ErrNotMigrated; nothing is written. Pebble stores have
+// no migrations beyond that record: executor.Migrate creates it.
+func WithMigrate(migrate bool) Option { return func(c *config) { c.migrate = migrate } }
 
 // WithClock sets the clock used for lease expiry, event timestamps and
 // bookkeeping times. The default is time.Now.
@@ -106,7 +126,9 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// WithLogger sets the logger. The default discards everything.
+// WithLogger sets the logger, which also receives Pebble's own log lines
+// (its informational lines at Debug, its errors at Error). The default is
+// slog.Default() at the time of Open.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
 		if l != nil {
@@ -132,8 +154,9 @@ func WithVersionCacheSize(n int) Option { return func(c *config) { c.cacheSize =
 func newConfig(opts []Option) config {
 	c := config{
 		sync:        true,
+		migrate:     true,
 		clock:       time.Now,
-		logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		logger:      slog.Default(),
 		maxPage:     cursor.MaxPageSize,
 		cacheSize:   1 << 16,
 		maxGroupLen: 4096,
@@ -173,6 +196,15 @@ func open(ctx context.Context, path string, fs vfs.FS, opts []Option) (*Store, e
 	if fs != nil {
 		po.FS = fs
 	}
+	if !cfg.migrate {
+		po.ErrorIfNotExists = true
+		if fs == nil && po.FS == nil {
+			// Pebble would create the directory before finding no store.
+			if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("pebble executor: open %q with migrate=false: no store there: %w", path, executor.ErrNotMigrated)
+			}
+		}
+	}
 	if po.Cache == nil && po.CacheSize == 0 {
 		po.CacheSize = defaultCacheSize
 	}
@@ -185,6 +217,9 @@ func open(ctx context.Context, path string, fs vfs.FS, opts []Option) (*Store, e
 	}
 	db, err := pdb.Open(path, &po)
 	if err != nil {
+		if !cfg.migrate && errors.Is(err, pdb.ErrDBDoesNotExist) {
+			return nil, fmt.Errorf("pebble executor: open %q with migrate=false: no store there: %w", path, executor.ErrNotMigrated)
+		}
 		return nil, fmt.Errorf("pebble executor: open %q: %w", path, err)
 	}
 	s, err := newStore(db, true, cfg)
@@ -241,6 +276,9 @@ func (s *Store) checkSchema() error {
 	v, closer, err := s.db.Get(key)
 	switch {
 	case errors.Is(err, pdb.ErrNotFound):
+		if !s.cfg.migrate {
+			return fmt.Errorf("pebble executor: migrate=false and the database has no evento format record (version %d): %w", schemaVersion, executor.ErrNotMigrated)
+		}
 		if err := s.db.Set(key, []byte{schemaVersion}, pdb.Sync); err != nil {
 			return fmt.Errorf("pebble executor: write schema version: %w", err)
 		}
@@ -341,8 +379,10 @@ func (s *Store) Notify(ctx context.Context) <-chan struct{} {
 // quietLogger routes Pebble's own log lines to slog.
 type quietLogger struct{ l *slog.Logger }
 
+// Infof lines are Pebble's routine chatter (WAL recovery, compactions):
+// Debug.
 func (q quietLogger) Infof(format string, args ...any) {
-	q.l.Info(fmt.Sprintf("pebble: "+format, args...))
+	q.l.Debug(fmt.Sprintf("pebble: "+format, args...))
 }
 
 func (q quietLogger) Errorf(format string, args ...any) {
