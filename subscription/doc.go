@@ -121,22 +121,37 @@
 // partitions read the log n times.
 //
 // One worker may hold every partition, each processed by its own goroutine.
-// Workers of a partitioned key see each other through presence records: at
-// every claim round (every ClaimInterval at most) a worker announces itself
-// under the key with an expiry of LeaseTTL + ClaimInterval by the store's
-// clock (the store's AnnounceWorker), and learns which workers are live.
-// Its limit is its fair share, FairShare(n, live workers) = ceil(n / live
-// workers), and MaxClaims if set. A worker above its limit releases its
-// highest partitions: each stops dispatching at an event boundary,
-// acknowledges what it handled, then releases its lease, so the next holder
-// reads from that acknowledgement and each aggregate's events stay in order
-// across the hand-over. A worker below its limit claims free or expired
-// partitions. So a worker that joins gets its share within about two claim
-// intervals (half a lease TTL with the defaults) without configuration; a
-// worker that stops releases its partitions and withdraws its presence, and
-// the others take them over at their next round; a worker that dies is
-// taken over when its leases expire. With ceil, some workers may hold
-// nothing (4 partitions, 3 workers: 2, 2 and 0).
+// Workers of a partitioned key spread the partitions evenly between them
+// by a rule they all apply alike, Owners(n, live workers): every live
+// worker is given floor(n / W) or ceil(n / W) partitions (W live workers;
+// no more than n mod W of them get the ceil, FairShare): no two workers'
+// shares differ by more than one, and while n >= W none is idle (4
+// partitions and 3 workers: 2, 1 and 1; 5 and 2: 3 and 2). The rule is a rendezvous
+// hash with bounded load, fixed forever: a worker joining or leaving moves
+// few partitions besides the ones it takes or frees. Workers see each
+// other through presence records: at every claim round (every
+// ClaimInterval at most) a worker announces itself under the key with an
+// expiry of max(LeaseTTL, 2 ClaimIntervals) by the store's clock (the
+// store's AnnounceWorker), which returns the live workers, in the same
+// order for all. A worker claims the free or expired partitions the rule
+// gives it, up to FairShare and MaxClaims if set (a partition given to a
+// worker capped by MaxClaims below its share is left unprocessed), and
+// claims no other. It releases the partitions the rule gives another
+// worker, but only once that worker has been in its view for a full
+// claim interval: by then every live worker has announced since the
+// newcomer appeared and sees it too, so views that differ for a moment
+// (one worker has seen a newcomer, another not yet) do not send a
+// partition to a worker that would pass it on at once. Until then a
+// worker may hold more than its share. A release stops dispatching at an
+// event boundary, acknowledges what was handled, then releases the lease,
+// so the next holder reads from that acknowledgement and each aggregate's
+// events stay in order across the hand-over. So a worker that joins gets
+// its share within two to three claim intervals (about half a lease TTL
+// with the defaults) without configuration; a worker that stops releases
+// its partitions and withdraws its presence, and their new owners claim
+// them at their next round; a dead worker's presence and leases expire
+// about together, and its partitions are taken over within about a lease
+// TTL and a claim interval.
 //
 // # What a subscriber reads
 //

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -551,27 +552,23 @@ func testPartitions(t *testing.T, newExec newExecFunc) {
 		rec.record(ctx, e)
 		return nil
 	}
-	gained := make(chan evento.Lease, 64)
+	hold := newHoldings()
 	mk := func(id string) *Worker {
 		wk, err := New("parts").HandleAll(aggType, h).Partitions(4).MaxClaims(2).ChunkSize(17).
 			Lease(3*time.Second, 0).WorkerID(id).Logger(quiet).
-			Signals(&Signals{LeaseGained: func(l evento.Lease) { gained <- l }}).Start(context.Background(), exec)
+			Signals(hold.signals(id, nil)).Start(context.Background(), exec)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return wk
 	}
 	a := mk("A")
-	for range 2 {
-		recv(t, gained, 10*time.Second, "A's leases")
-	}
+	// Alone, A owns all four but MaxClaims holds it to two.
+	hold.wait(t, 10*time.Second, "A's two leases", func(by map[uint32]string) bool { return len(by) == 2 })
 	b := mk("B")
-	for range 2 {
-		if l := recv(t, gained, 10*time.Second, "B's leases"); l.Holder != "B" {
-			t.Fatalf("lease gained by %q, want B", l.Holder)
-		}
-	}
-	c := mk("C") // holds nothing until a partition frees up
+	hold.settle(t, Owners(4, []string{"A", "B"}), 10*time.Second, "A and B")
+	c := mk("C") // the spread gives each one partition at least
+	hold.settle(t, Owners(4, []string{"A", "B", "C"}), 10*time.Second, "A, B and C")
 	var wg sync.WaitGroup
 	for g := range 3 {
 		wg.Go(func() { w.writeN(t, 100, aggs[g*5:g*5+5]...) })
@@ -581,11 +578,7 @@ func testPartitions(t *testing.T, newExec newExecFunc) {
 	if err := stop(t, a); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
-		if l := recv(t, gained, 10*time.Second, "C taking A's partitions"); l.Holder != "C" {
-			t.Fatalf("lease gained by %q, want C", l.Holder)
-		}
-	}
+	hold.settle(t, Owners(4, []string{"B", "C"}), 10*time.Second, "B and C after A stopped")
 	w.writeN(t, 100, aggs...)
 	rec.waitUnique(t, 500, 30*time.Second)
 	for _, wk := range []*Worker{b, c} {
@@ -916,47 +909,42 @@ func testContextValues(t *testing.T, newExec newExecFunc) {
 	}
 }
 
+// testFairShare: 5 partitions. A starts alone and holds all five; B joins
+// and the spread settles at 3 and 2, as Owners says, each partition
+// handed over once.
 func testFairShare(t *testing.T, newExec newExecFunc) {
 	exec := newExec(t)
 	newWriter(exec).writeN(t, 40, ids(8, "f")...)
 	rec := newRecorder()
-	gained := map[string]chan evento.Lease{"A": make(chan evento.Lease, 16), "B": make(chan evento.Lease, 16)}
-	released := make(chan uint32, 16)
-	mk := func(id string, maxClaims int) *Worker {
-		sig := &Signals{LeaseGained: func(l evento.Lease) { gained[id] <- l }}
-		if id == "A" {
-			sig.LeaseReleased = func(_ string, p uint32) { released <- p }
-		}
-		wk, err := New("fair").HandleAll(aggType, rec.handler).Partitions(4).MaxClaims(maxClaims).
-			Lease(2*time.Second, 0).WorkerID(id).Logger(quiet).Signals(sig).Start(context.Background(), exec)
+	hold := newHoldings()
+	mk := func(id string) *Worker {
+		wk, err := New("fair").HandleAll(aggType, rec.handler).Partitions(5).
+			Lease(2*time.Second, 0).WorkerID(id).Logger(quiet).Signals(hold.signals(id, nil)).Start(context.Background(), exec)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return wk
 	}
-	a := mk("A", 3)
-	for range 3 {
-		recv(t, gained["A"], 10*time.Second, "A's leases")
+	a := mk("A")
+	hold.settle(t, Owners(5, []string{"A"}), 10*time.Second, "A alone")
+	b := mk("B")
+	want := Owners(5, []string{"A", "B"})
+	took := hold.settle(t, want, 10*time.Second, "A and B")
+	if got := hold.heldCounts(); !slices.Equal(got, []int{3, 2}) {
+		t.Errorf("A and B hold %v partitions, want 3 and 2", got)
 	}
-	b := mk("B", 0)
-	recv(t, gained["B"], 10*time.Second, "B's first lease")
-	// A now sees two holders: its share is 2, so it releases one partition,
-	// which B (share 2) claims.
-	p := recv(t, released, 10*time.Second, "A releasing a partition")
-	if l := recv(t, gained["B"], 10*time.Second, "B's second lease"); l.Partition != p {
-		t.Errorf("B claimed partition %d, want the released %d", l.Partition, p)
+	if _, gains, lost := hold.snapshot(); gains != 5+moved(Owners(5, []string{"A"}), want)+lost {
+		t.Errorf("%d leases gained (%d lost), want 5 then %d for B", gains, lost, moved(Owners(5, []string{"A"}), want))
 	}
 	rec.waitUnique(t, 40, 30*time.Second)
 	subs, err := Status(context.Background(), exec, "fair")
 	if err != nil {
 		t.Fatal(err)
 	}
-	held := map[string]int{}
 	for _, s := range subs {
-		held[s.Holder]++
-	}
-	if held["A"] != 2 || held["B"] != 2 {
-		t.Errorf("holders = %v, want 2 partitions each", held)
+		if s.Holder != want[s.Partition] {
+			t.Errorf("partition %d held by %q, want %q", s.Partition, s.Holder, want[s.Partition])
+		}
 	}
 	for _, wk := range []*Worker{a, b} {
 		if err := stop(t, wk); err != nil {
@@ -966,4 +954,5 @@ func testFairShare(t *testing.T, newExec newExecFunc) {
 	if _, seen := rec.snapshot(); len(seen) != 40 {
 		t.Errorf("handled %d distinct events, want 40", len(seen))
 	}
+	t.Logf("lease TTL 2s: B had its share (2 of 5) %v after joining", took.Round(time.Millisecond))
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"sync"
 	"time"
 
@@ -32,7 +31,7 @@ type Worker struct {
 	wakeMu sync.Mutex
 	wakes  map[*session]struct{}
 
-	workers int // live workers of the key at the last announcement (run goroutine only)
+	view spreadView // the key's live workers and this worker's partitions (run goroutine only)
 }
 
 // Start validates the subscription and starts a worker on exec in the
@@ -254,47 +253,39 @@ func (w *Worker) stopping() bool {
 	}
 }
 
-// claimRound claims free partitions up to the worker's limit and releases
-// partitions above its fair share. It returns when to try again: the claim
-// interval, or sooner, just after the earliest expiry of a lease another
-// worker holds on a partition this worker wants.
+// claimRound announces the worker, releases the partitions the spread rule
+// gives another worker (once that worker has been live for a claim
+// interval) and claims its own free or expired partitions while it holds
+// fewer than FairShare (and MaxClaims). It returns when to try again: the
+// claim interval, or sooner, just after the earliest expiry of a lease
+// another worker holds on a partition this worker should own.
 func (w *Worker) claimRound(active map[uint32]*session, endedCh chan ended) time.Duration {
 	cfg := &w.r.p.cfg
 	next := cfg.ClaimInterval
 	if w.stopping() {
 		return next
 	}
-	n := cfg.Partitions
-	limit := n
-	if cfg.MaxClaims > 0 {
-		limit = min(limit, cfg.MaxClaims)
-	}
-	if n > 1 {
-		limit = min(limit, w.fairShare())
-	}
-	// Release extras, highest partitions first.
-	holding := 0
-	parts := make([]uint32, 0, len(active))
+	now := time.Now()
+	w.announce(now)
+	v := &w.view
+	limit := v.limit(cfg.MaxClaims)
+	// Hand over, at an event boundary, the partitions another worker owns.
 	for p, s := range active {
-		if !s.leaving.Load() {
-			holding++
-			parts = append(parts, p)
+		if s.leaving.Load() || v.owns(p) {
+			continue
+		}
+		if owner := v.owners[p]; v.settled(owner, now, cfg.ClaimInterval) {
+			w.r.log.Info("subscription: releasing partition to its owner", slog.Uint64("partition", uint64(p)), slog.String("owner", owner), slog.Int("live_workers", len(v.live)))
+			s.release()
 		}
 	}
-	if holding > limit {
-		slices.Sort(parts)
-		for _, p := range parts[limit:] {
-			w.r.log.Info("subscription: releasing partition above fair share", slog.Uint64("partition", uint64(p)), slog.Int("share", limit))
-			active[p].release()
+	for _, part := range v.mine {
+		if len(active) >= limit {
+			break
 		}
-		return next
-	}
-	offset := int(PartitionOf(w.r.id, n))
-	for i := 0; i < n && len(active) < limit; i++ {
 		if w.stopping() {
 			return next
 		}
-		part := uint32((offset + i) % n)
 		if active[part] != nil {
 			continue
 		}
@@ -304,7 +295,8 @@ func (w *Worker) claimRound(active map[uint32]*session, endedCh chan ended) time
 			switch {
 			case w.hardCtx.Err() != nil:
 			case errors.Is(err, evento.ErrLeaseHeld):
-				// Come back just after the lease expires (by this clock,
+				// Held by a worker that will hand it over, or a dead one:
+				// come back just after the lease expires (by this clock,
 				// an estimate when the store's clock differs).
 				if st, err := w.r.exec.Subscriber(w.hardCtx, cfg.Key, part); err == nil && !st.LeaseExpiresAt.IsZero() {
 					next = min(next, max(time.Until(st.LeaseExpiresAt)+2*time.Millisecond, time.Millisecond))
@@ -333,36 +325,33 @@ func (w *Worker) claimRound(active map[uint32]*session, endedCh chan ended) time
 	return next
 }
 
-// fairShare announces this worker's presence on the key (expiring after
-// LeaseTTL + ClaimInterval by the store's clock, renewed every claim
-// round) and returns
-// ceil(partitions / live workers), the live workers being those whose
-// presence has not expired, this one included. When the announcement fails
-// the last known count is used.
-func (w *Worker) fairShare() int {
+// announce records this worker's presence on a partitioned key and updates
+// its view of the live workers (see spreadView). The presence expires after
+// max(LeaseTTL, 2 ClaimIntervals) by the store's clock unless renewed; it is
+// renewed every claim round, so a live worker never drops out, and a dead
+// one drops out about when its leases expire. When the announcement fails
+// the last view is kept.
+func (w *Worker) announce(now time.Time) {
 	cfg := &w.r.p.cfg
-	live, err := w.r.exec.AnnounceWorker(w.hardCtx, cfg.Key, w.r.id, cfg.LeaseTTL+cfg.ClaimInterval)
+	if cfg.Partitions <= 1 {
+		w.view.update(w.r.id, cfg.Partitions, nil, now)
+		return
+	}
+	live, err := w.r.exec.AnnounceWorker(w.hardCtx, cfg.Key, w.r.id, presenceTTL(cfg))
 	if err != nil {
 		if w.hardCtx.Err() == nil {
 			w.r.log.Warn("subscription: announce worker presence failed", slog.Any("error", err))
 		}
-	} else {
-		workers := len(live)
-		if !slices.Contains(live, w.r.id) {
-			workers++
+		if w.view.owners != nil {
+			return
 		}
-		w.workers = workers
+		live = nil // no view yet: alone
 	}
-	return FairShare(cfg.Partitions, w.workers)
+	w.view.update(w.r.id, cfg.Partitions, live, now)
 }
 
-// FairShare is the number of partitions each of workers live workers may
-// hold: ceil(partitions / workers), all of them for one worker or fewer.
-func FairShare(partitions, workers int) int {
-	if workers <= 1 {
-		return partitions
-	}
-	return (partitions + workers - 1) / workers
+func presenceTTL(cfg *Config) time.Duration {
+	return max(cfg.LeaseTTL, 2*cfg.ClaimInterval)
 }
 
 // CatchUp processes every pending event of every partition in the calling
