@@ -66,6 +66,7 @@ type config struct {
 	pollInterval time.Duration
 	maxConns     int
 	logger       *slog.Logger
+	migrate      bool
 }
 
 func defaults() config {
@@ -78,6 +79,7 @@ func defaults() config {
 		pollInterval: 100 * time.Millisecond,
 		maxConns:     8,
 		logger:       slog.Default(),
+		migrate:      true,
 	}
 }
 
@@ -97,10 +99,33 @@ func WithClock(now func() time.Time) Option {
 func WithBusyTimeout(d time.Duration) Option { return func(c *config) { c.busyTimeout = d } }
 
 // WithSynchronous sets PRAGMA synchronous: "off", "normal", "full" (the
-// default: every commit is durable) or "extra".
+// default: every commit is durable) or "extra". WithDurability is the
+// spelling shared with the other backends; this one also reaches "extra".
 func WithSynchronous(mode string) Option {
 	return func(c *config) { c.synchronous = strings.ToUpper(mode) }
 }
+
+// WithDurability sets the durability of commits (the DSN option
+// durability), as PRAGMA synchronous: executor.DurabilityFull is FULL (the
+// default for Open: a commit survives a machine crash), DurabilityNormal is
+// NORMAL (in WAL mode a machine crash may lose the latest commits, never
+// consistency), DurabilityOff is OFF (the default for OpenMemory).
+func WithDurability(d executor.Durability) Option {
+	return func(c *config) { c.synchronous = strings.ToUpper(string(d)) }
+}
+
+// WithLockTimeout is the name shared with the other backends (DSN option
+// lock_timeout) for WithBusyTimeout: how long a statement waits for a lock
+// held by another connection or process (default 5s).
+func WithLockTimeout(d time.Duration) Option { return WithBusyTimeout(d) }
+
+// WithMigrate sets whether Open and New create and migrate the schema
+// (default true). With false they run no DDL and fail with an error
+// wrapping executor.ErrNotMigrated when the file does not exist or its
+// schema is older than this code's (executor.Migrate, or opening once
+// without the option, migrates it), and with evento.ErrSchemaTooNew when it
+// is newer.
+func WithMigrate(migrate bool) Option { return func(c *config) { c.migrate = migrate } }
 
 // WithMaxPageSize sets the largest page Read accepts (default
 // cursor.MaxPageSize).
@@ -230,6 +255,12 @@ func OpenMemory(ctx context.Context, opts ...Option) (*Store, error) {
 }
 
 func openPath(ctx context.Context, path, tmpDir string, cfg config) (*Store, error) {
+	if !cfg.migrate {
+		// SQLite would create an empty file.
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("sqlite executor: open %q with migrate=false: no database there: %w", path, executor.ErrNotMigrated)
+		}
+	}
 	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath()}
 	base, err := msqlite.NewConnector(u.String())
 	if err != nil {
@@ -278,7 +309,11 @@ func newStore(ctx context.Context, db *sql.DB, cfg config) (*Store, error) {
 		stmts: map[string]*sql.Stmt{},
 		done:  make(chan struct{}),
 	}
-	if err := s.migrate(ctx); err != nil {
+	migrate := s.migrate
+	if !cfg.migrate {
+		migrate = s.checkVersion
+	}
+	if err := migrate(ctx); err != nil {
 		s.closeWriteConn()
 		return nil, err
 	}
@@ -417,7 +452,18 @@ func openDSN(ctx context.Context, dsn string) (evento.Executor, error) {
 	return Open(ctx, path, opts...)
 }
 
-// parseDSN splits "sqlite:<path>?opt=v&…" into a path and options.
+// parseDSN splits "sqlite:<path>?opt=v&…" into a path and options:
+//
+//	durability=full|normal|off   PRAGMA synchronous FULL (default), NORMAL, OFF
+//	lock_timeout=<d>             PRAGMA busy_timeout: 5s, 250ms or milliseconds
+//	max_page_size=<n>            largest page a Read may ask for
+//	default_page_size=<n>        page size of a Read that sets neither First nor Last
+//	migrate=true|false           false: no DDL; ErrNotMigrated if not current
+//
+// synchronous=off|normal|full|extra and busy_timeout=<ms> (and their
+// _-prefixed and sync spellings) are deprecated aliases of durability and
+// lock_timeout. Unknown, malformed, inconsistent or inapplicable options
+// give an error wrapping executor.ErrInvalidDSN.
 func parseDSN(dsn string) (string, []Option, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("sqlite executor: DSN %q: %s: %w", executor.Redact(dsn), fmt.Sprintf(format, a...), executor.ErrInvalidDSN)
@@ -439,43 +485,105 @@ func parseDSN(dsn string) (string, []Option, error) {
 	if err != nil {
 		return "", nil, bad("options: %v", err)
 	}
+	const known = "known: durability, lock_timeout, max_page_size, default_page_size, migrate"
 	var opts []Option
 	var errs []error
+	seen := map[string]string{} // canonical name -> spelling used
 	for k, vs := range q {
 		v := vs[len(vs)-1]
-		switch strings.ToLower(k) {
+		lk := strings.ToLower(k)
+		canon := lk
+		switch lk {
 		case "synchronous", "_synchronous", "sync":
+			canon = "durability"
+		case "busy_timeout", "_busy_timeout":
+			canon = "lock_timeout"
+		}
+		if prev, dup := seen[canon]; dup {
+			errs = append(errs, bad("options %s and %s set the same thing", prev, k))
+			continue
+		}
+		seen[canon] = k
+		switch lk {
+		case "durability":
+			d, err := executor.ParseDurability(v)
+			if err != nil {
+				errs = append(errs, bad("option durability=%q: %v", v, err))
+				continue
+			}
+			opts = append(opts, WithDurability(d))
+		case "synchronous", "_synchronous", "sync": // deprecated: durability
 			m := strings.ToUpper(v)
 			switch m {
 			case "OFF", "NORMAL", "FULL", "EXTRA":
 				opts = append(opts, WithSynchronous(m))
 			default:
-				errs = append(errs, bad("option synchronous=%q is not off, normal, full or extra", v))
+				errs = append(errs, bad("option %s=%q is not off, normal, full or extra (deprecated: use durability=full|normal|off)", k, v))
 			}
-		case "busy_timeout", "_busy_timeout":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				errs = append(errs, bad("option busy_timeout=%q is not a number of milliseconds", v))
+		case "lock_timeout", "busy_timeout", "_busy_timeout":
+			d, err := executor.ParseTimeout(v)
+			if err != nil {
+				errs = append(errs, bad("option %s=%q: %v", k, v, err))
 				continue
 			}
-			opts = append(opts, WithBusyTimeout(time.Duration(n)*time.Millisecond))
+			opts = append(opts, WithBusyTimeout(d))
 		case "max_page_size", "default_page_size":
 			n, err := strconv.Atoi(v)
 			if err != nil || n <= 0 {
 				errs = append(errs, bad("option %s=%q is not a positive number", k, v))
 				continue
 			}
-			if strings.ToLower(k) == "max_page_size" {
+			if lk == "max_page_size" {
 				opts = append(opts, WithMaxPageSize(n))
 			} else {
 				opts = append(opts, WithDefaultPageSize(n))
 			}
+		case "migrate":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, bad("option migrate=%q is not a boolean", v))
+				continue
+			}
+			opts = append(opts, WithMigrate(b))
+		case "max_page":
+			errs = append(errs, bad("unknown option %q (did you mean max_page_size?)", k))
+		case "schema", "ordering":
+			errs = append(errs, bad("option %q does not apply to the sqlite backend (%s)", k, known))
 		default:
-			errs = append(errs, bad("unknown option %q (known: synchronous, busy_timeout, max_page_size, default_page_size)", k))
+			errs = append(errs, bad("unknown option %q (%s)", k, known))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return "", nil, err
 	}
+	// Options that parse alone but not together (default_page_size above
+	// max_page_size) are the DSN's fault too.
+	cfg := defaults()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return "", nil, bad("%v", err)
+	}
 	return path, opts, nil
+}
+
+// checkVersion is migrate for a store opened with migrate=false: it reads
+// the schema version and runs no DDL.
+func (s *Store) checkVersion(ctx context.Context) error {
+	latest := SchemaVersion()
+	var current int
+	if err := s.db.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&current); err != nil {
+		if !strings.Contains(err.Error(), "no such table") {
+			return s.wrap("read schema version", err)
+		}
+		current = 0
+	}
+	switch {
+	case current > latest:
+		return schemaTooNew(current, latest)
+	case current < latest:
+		return fmt.Errorf("sqlite executor: schema version %d, this code needs %d, and migrate=false forbids migrating (run executor.Migrate or evento migrate): %w", current, latest, executor.ErrNotMigrated)
+	}
+	return nil
 }
