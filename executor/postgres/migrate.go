@@ -11,7 +11,9 @@ import (
 	"strings"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 //go:embed migrations/*.sql
@@ -67,6 +69,9 @@ func (s *Store) migrate(ctx context.Context) (Ordering, error) {
 	}
 	latest := ms[len(ms)-1].version
 	schema := s.schema
+	if !s.cfg.migrate {
+		return s.checkVersion(ctx, latest)
+	}
 	// Fast path, with no lock and no DDL: a schema already at this code's
 	// version opens with one read, so a role with only USAGE and SELECT
 	// (a reader, a least-privilege service) can open a migrated store.
@@ -159,4 +164,37 @@ func (s *Store) current(ctx context.Context, latest int) (Ordering, bool, error)
 		return "", false, nil
 	}
 	return o, true, nil
+}
+
+// checkVersion is migrate for a store opened with migrate=false: it reads
+// the schema's version and ordering, runs no DDL, and says what is wrong.
+func (s *Store) checkVersion(ctx context.Context, latest int) (Ordering, error) {
+	var version *int
+	var got *string
+	err := s.pool.QueryRow(ctx, "SELECT (SELECT max(version) FROM "+s.schema+".schema_migrations), (SELECT value FROM "+s.schema+".settings WHERE name = 'ordering')").Scan(&version, &got)
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "3F000"): // undefined table, schema
+		return "", fmt.Errorf("postgres executor: %q: schema %s has no evento tables, and migrate=false forbids creating them (run executor.Migrate or evento migrate): %w", s.rawDSN, s.cfg.schema, executor.ErrNotMigrated)
+	case err != nil:
+		return "", fmt.Errorf("postgres executor: %q: read schema version of %s: %w", s.rawDSN, s.cfg.schema, err)
+	case version == nil || *version < latest:
+		v := 0
+		if version != nil {
+			v = *version
+		}
+		return "", fmt.Errorf("postgres executor: %q: schema %s is at version %d, this code needs %d, and migrate=false forbids migrating (run executor.Migrate or evento migrate): %w", s.rawDSN, s.cfg.schema, v, latest, executor.ErrNotMigrated)
+	case *version > latest:
+		return "", fmt.Errorf("postgres executor: %q: schema %s is at version %d, this code knows up to %d: %w", s.rawDSN, s.cfg.schema, *version, latest, evento.ErrSchemaTooNew)
+	case got == nil:
+		return "", fmt.Errorf("postgres executor: %q: schema %s records no ordering (run executor.Migrate): %w", s.rawDSN, s.cfg.schema, executor.ErrNotMigrated)
+	}
+	o := Ordering(*got)
+	if o != OrderingTxHorizon && o != OrderingAdvisoryLock {
+		return "", fmt.Errorf("postgres executor: %q: schema %s records unknown ordering %q: %w", s.rawDSN, s.cfg.schema, *got, evento.ErrSchemaTooNew)
+	}
+	if s.cfg.orderingSet && s.cfg.ordering != o {
+		return "", fmt.Errorf("postgres executor: %q: schema %s was created with ordering=%s; it cannot be opened with ordering=%s", s.rawDSN, s.cfg.schema, o, s.cfg.ordering)
+	}
+	return o, nil
 }

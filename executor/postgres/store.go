@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,12 @@ type config struct {
 	logger       *slog.Logger
 	pollInterval time.Duration
 	listen       bool
+	migrate      bool
+	// durability and lockTimeout become the server settings
+	// synchronous_commit and lock_timeout of the connections Open makes.
+	durability     executor.Durability
+	lockTimeout    time.Duration
+	lockTimeoutSet bool
 	// beforeInsert, for tests, returns a select-list expression that a
 	// write evaluates after taking its ordering lock, before inserting (""
 	// for none).
@@ -64,7 +71,12 @@ type config struct {
 }
 
 // WithSchema sets the PostgreSQL schema holding evento's tables (default
-// DefaultSchema, or the DSN's schema option). It is created if missing.
+// DefaultSchema, or the DSN's schema option). It is created if missing. The
+// name must be a plain lower-case identifier, [a-z_][a-z0-9_]*, at most 63
+// bytes: anything else (upper case, which PostgreSQL would fold unless
+// quoted, dashes, dots, ';', an empty name) is an error wrapping
+// executor.ErrInvalidDSN rather than a schema whose name surprises whoever
+// types it into psql.
 func WithSchema(name string) Option { return func(c *config) { c.schema = name } }
 
 // WithOrdering chooses the ordering strategy for a new schema. A schema
@@ -78,6 +90,30 @@ func WithOrdering(o Ordering) Option {
 // WithLogger sets the logger for background problems (a lost LISTEN
 // connection). The default is slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithMigrate sets whether Open and New create and migrate the schema
+// (default true). With false they run no DDL: a schema that is missing or
+// older than this code's fails with an error wrapping
+// executor.ErrNotMigrated (run executor.Migrate or `evento migrate` first),
+// one that is newer with evento.ErrSchemaTooNew. A current schema opens
+// without DDL either way.
+func WithMigrate(migrate bool) Option { return func(c *config) { c.migrate = migrate } }
+
+// WithDurability sets the durability of commits (the DSN option
+// durability) as the server setting synchronous_commit of the connections
+// Open makes: executor.DurabilityFull is on; DurabilityNormal and
+// DurabilityOff are off (a server crash may lose the latest acknowledged
+// commits, never consistency). Without it the server's setting applies.
+// New, whose pool the caller configured, refuses it.
+func WithDurability(d executor.Durability) Option { return func(c *config) { c.durability = d } }
+
+// WithLockTimeout sets the server setting lock_timeout of the connections
+// Open makes (the DSN option lock_timeout): a statement waiting longer for
+// a lock fails. 0 waits forever. Without it the server's setting applies.
+// New refuses it.
+func WithLockTimeout(d time.Duration) Option {
+	return func(c *config) { c.lockTimeout = d; c.lockTimeoutSet = true }
+}
 
 // WithPollInterval sets how often Notify's fallback polls the store while the
 // LISTEN connection is down (default 250ms).
@@ -107,7 +143,38 @@ type Store struct {
 }
 
 // evento options accepted in a DSN besides libpq's and pgxpool's.
-var eventoOptions = map[string]bool{"schema": true, "ordering": true, "listen": true, "poll_interval": true}
+var eventoOptions = map[string]bool{
+	"schema": true, "ordering": true, "listen": true, "poll_interval": true,
+	"migrate": true, "durability": true, "lock_timeout": true,
+}
+
+// options of other backends that PostgreSQL does not have.
+var notHere = map[string]string{
+	"max_page_size":     "the PostgreSQL page limit is fixed at cursor.MaxPageSize",
+	"default_page_size": "the PostgreSQL default page is fixed at cursor.DefaultPageSize",
+	"busy_timeout":      "use lock_timeout",
+	"synchronous":       "use durability=full|normal|off",
+	"sync":              "use durability=full|normal|off",
+	"max_page":          "the PostgreSQL page limit is fixed at cursor.MaxPageSize",
+}
+
+// validSchema reports whether name is a plain lower-case identifier of at
+// most 63 bytes (PostgreSQL's NAMEDATALEN-1).
+func validSchema(name string) bool {
+	if name == "" || len(name) > 63 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c == '_':
+		case i > 0 && c >= '0' && c <= '9':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // libpq connection keywords and pgx/pgxpool options, passed through.
 var passThrough = map[string]bool{
@@ -129,14 +196,21 @@ var passThrough = map[string]bool{
 // (postgres://user:pass@host:5432/db?sslmode=disable) with these evento
 // options besides libpq's and pgxpool's (pool_max_conns, …):
 //
-//	schema=<name>          schema of evento's tables (default "evento")
+//	schema=<name>          schema of evento's tables (default "evento");
+//	                       [a-z_][a-z0-9_]*, at most 63 bytes
 //	ordering=xid|lock      ordering strategy for a new schema (see Ordering)
 //	listen=false           no LISTEN connection: Notify polls instead
 //	poll_interval=250ms    Notify's fallback polling interval
+//	durability=full|normal|off  synchronous_commit on, off, off (default:
+//	                       the server's)
+//	lock_timeout=<d>       the server's lock_timeout: 5s, 250ms or ms
+//	migrate=false          no DDL; executor.ErrNotMigrated unless current
 //
-// An unknown option gives an error wrapping executor.ErrInvalidDSN. Open
-// creates or migrates the schema, and fails with an error wrapping
-// evento.ErrSchemaTooNew when the schema was written by a newer evento.
+// An unknown or malformed option, or one of another backend's
+// (max_page_size, default_page_size), gives an error wrapping
+// executor.ErrInvalidDSN. Open creates or migrates the schema (unless
+// migrate=false), and fails with an error wrapping evento.ErrSchemaTooNew
+// when the schema was written by a newer evento.
 // Options given as arguments override the DSN's.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	red := executor.Redact(dsn)
@@ -158,10 +232,30 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	for k, v := range q {
 		switch {
 		case k == "schema":
-			if v == "" {
-				return nil, fmt.Errorf("postgres executor: DSN %q: empty schema option: %w", red, executor.ErrInvalidDSN)
+			if !validSchema(v) {
+				return nil, fmt.Errorf("postgres executor: DSN %q: schema=%q is not a plain lower-case identifier ([a-z_][a-z0-9_]*, at most 63 bytes): %w", red, v, executor.ErrInvalidDSN)
 			}
 			dsnOpts = append(dsnOpts, WithSchema(v))
+		case k == "migrate":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("postgres executor: DSN %q: migrate=%q is not a boolean: %w", red, v, executor.ErrInvalidDSN)
+			}
+			dsnOpts = append(dsnOpts, WithMigrate(b))
+		case k == "durability":
+			d, err := executor.ParseDurability(v)
+			if err != nil {
+				return nil, fmt.Errorf("postgres executor: DSN %q: %v: %w", red, err, executor.ErrInvalidDSN)
+			}
+			dsnOpts = append(dsnOpts, WithDurability(d))
+		case k == "lock_timeout":
+			d, err := executor.ParseTimeout(v)
+			if err != nil {
+				return nil, fmt.Errorf("postgres executor: DSN %q: lock_timeout: %v: %w", red, err, executor.ErrInvalidDSN)
+			}
+			dsnOpts = append(dsnOpts, WithLockTimeout(d))
+		case notHere[k] != "":
+			return nil, fmt.Errorf("postgres executor: DSN %q: option %s does not apply to the postgres backend (%s): %w", red, k, notHere[k], executor.ErrInvalidDSN)
 		case k == "ordering":
 			o := Ordering(v)
 			if o != OrderingTxHorizon && o != OrderingAdvisoryLock {
@@ -188,13 +282,32 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		}
 	}
 	if len(bad) > 0 {
-		return nil, fmt.Errorf("postgres executor: DSN %q: unknown option(s) %s (evento options: schema, ordering, listen, poll_interval; plus libpq and pool_* options): %w",
+		return nil, fmt.Errorf("postgres executor: DSN %q: unknown option(s) %s (evento options: schema, ordering, listen, poll_interval, durability, lock_timeout, migrate; plus libpq and pool_* options): %w",
 			red, strings.Join(bad, ", "), executor.ErrInvalidDSN)
 	}
 	u.RawQuery = kept
 	pcfg, err := pgxpool.ParseConfig(u.String())
 	if err != nil {
 		return nil, fmt.Errorf("postgres executor: DSN %q: %s: %w", red, redactErr(err), executor.ErrInvalidDSN)
+	}
+	all := append(dsnOpts, opts...)
+	pre := defaultConfig()
+	for _, o := range all {
+		o(&pre)
+	}
+	if err := pre.validate(); err != nil {
+		return nil, err
+	}
+	if p := pcfg.ConnConfig.RuntimeParams; p != nil {
+		switch pre.durability {
+		case executor.DurabilityFull:
+			p["synchronous_commit"] = "on"
+		case executor.DurabilityNormal, executor.DurabilityOff:
+			p["synchronous_commit"] = "off"
+		}
+		if pre.lockTimeoutSet {
+			p["lock_timeout"] = strconv.FormatInt(pre.lockTimeout.Milliseconds(), 10)
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
@@ -204,7 +317,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres executor: cannot reach %q: %s", red, redactErr(err))
 	}
-	s, err := newStore(ctx, pool, true, red, append(dsnOpts, opts...))
+	s, err := newStore(ctx, pool, true, red, all)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -249,16 +362,39 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	return newStore(ctx, pool, false, executor.Redact(pool.Config().ConnString()), opts)
 }
 
+func defaultConfig() config {
+	return config{schema: DefaultSchema, logger: slog.Default(), pollInterval: 250 * time.Millisecond, listen: true, migrate: true}
+}
+
+// validate checks the options that Open and New share.
+func (cfg *config) validate() error {
+	if !validSchema(cfg.schema) {
+		return fmt.Errorf("postgres executor: schema name %q is not a plain lower-case identifier ([a-z_][a-z0-9_]*, at most 63 bytes): %w", cfg.schema, executor.ErrInvalidDSN)
+	}
+	if cfg.orderingSet && cfg.ordering != OrderingTxHorizon && cfg.ordering != OrderingAdvisoryLock {
+		return fmt.Errorf("postgres executor: unknown ordering %q (want %q or %q)", cfg.ordering, OrderingTxHorizon, OrderingAdvisoryLock)
+	}
+	if cfg.durability != "" {
+		if _, err := executor.ParseDurability(string(cfg.durability)); err != nil {
+			return fmt.Errorf("postgres executor: %v", err)
+		}
+	}
+	if cfg.lockTimeout < 0 {
+		return fmt.Errorf("postgres executor: lock timeout %v is negative", cfg.lockTimeout)
+	}
+	return nil
+}
+
 func newStore(ctx context.Context, pool *pgxpool.Pool, own bool, red string, opts []Option) (*Store, error) {
-	cfg := config{schema: DefaultSchema, logger: slog.Default(), pollInterval: 250 * time.Millisecond, listen: true}
+	cfg := defaultConfig()
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.schema == "" || len(cfg.schema) > 63 || strings.ContainsRune(cfg.schema, 0) {
-		return nil, fmt.Errorf("postgres executor: schema name %q is empty, too long or has a NUL: %w", cfg.schema, executor.ErrInvalidDSN)
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	if cfg.orderingSet && cfg.ordering != OrderingTxHorizon && cfg.ordering != OrderingAdvisoryLock {
-		return nil, fmt.Errorf("postgres executor: unknown ordering %q (want %q or %q)", cfg.ordering, OrderingTxHorizon, OrderingAdvisoryLock)
+	if !own && (cfg.durability != "" || cfg.lockTimeoutSet) {
+		return nil, errors.New("postgres executor: New: WithDurability and WithLockTimeout set connection settings, which only Open makes; configure the pool's RuntimeParams (synchronous_commit, lock_timeout) instead")
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
