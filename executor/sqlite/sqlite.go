@@ -179,12 +179,16 @@ func (c *config) validate() error {
 // pragmas are run on every connection Open makes, and on the write
 // connection of a handle given to New. busy_timeout comes first so the
 // others wait for locks.
+//
+// With migrate=false journal_mode is not set: WAL mode is persistent, so a
+// migrated file is in it already, and setting it would write the header of
+// a file that is not evento's.
 func (c *config) pragmas() []string {
-	return []string{
-		fmt.Sprintf("PRAGMA busy_timeout = %d", c.busyTimeout.Milliseconds()),
-		"PRAGMA journal_mode = WAL",
-		"PRAGMA synchronous = " + c.synchronous,
+	p := []string{fmt.Sprintf("PRAGMA busy_timeout = %d", c.busyTimeout.Milliseconds())}
+	if c.migrate {
+		p = append(p, "PRAGMA journal_mode = WAL")
 	}
+	return append(p, "PRAGMA synchronous = "+c.synchronous)
 }
 
 // connector opens modernc connections and configures each one.
