@@ -13,6 +13,7 @@
 //	evento [-dsn DSN] subscribers [-json]   (cursor position, pending events computed now, last ack, last update, lease)
 //	evento [-dsn DSN] parked -key K [-json]
 //	evento [-dsn DSN] reset -key K [-partition P] [-cursor C]   (every partition unless -partition)
+//	evento [-dsn DSN] migrate   (create or migrate the store's schema; for stores opened with migrate=false)
 package main
 
 import (
@@ -52,7 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	global.SetOutput(stderr)
 	dsn := global.String("dsn", "", "store DSN (default $EVENTO_DSN, else "+DefaultDSN+")")
 	global.Usage = func() {
-		fmt.Fprintln(stderr, "usage: evento [-dsn DSN] <events|aggregate|head|subscribers|parked|reset> [flags]")
+		fmt.Fprintln(stderr, "usage: evento [-dsn DSN] <events|aggregate|head|subscribers|parked|reset|migrate> [flags]")
 		global.PrintDefaults()
 	}
 	if err := global.Parse(args); err != nil {
@@ -69,6 +70,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		*dsn = DefaultDSN
 	}
 	cmd, rest := global.Arg(0), global.Args()[1:]
+	if cmd == "migrate" {
+		if len(rest) > 0 {
+			fmt.Fprintln(stderr, "evento migrate takes no arguments")
+			return 2
+		}
+		if err := executor.Migrate(ctx, *dsn); err != nil {
+			fmt.Fprintf(stderr, "evento migrate: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "migrated %s\n", executor.Redact(*dsn))
+		return 0
+	}
 	c, ok := commands[cmd]
 	if !ok {
 		fmt.Fprintf(stderr, "evento: unknown command %q\n", cmd)
