@@ -21,6 +21,44 @@
 //	postgres://user:pass@host:5432/db?schema=evento
 //	postgresql://…           the same
 //
+// # Options
+//
+// Options follow '?' (pebble:/data/ev?durability=normal&max_page_size=500).
+// One name means one thing on every backend; a backend that lacks an option
+// rejects it. An unknown, malformed, duplicated or inapplicable option is an
+// error wrapping ErrInvalidDSN that names it, on every backend.
+//
+//	option             Pebble  SQLite  PostgreSQL  meaning
+//	durability         yes     yes     yes         full (default) | normal | off; see below
+//	lock_timeout       -       yes     yes         wait for a lock: 5s, 250ms or ms (SQLite busy_timeout,
+//	                                               default 5s; PostgreSQL lock_timeout, default the server's)
+//	max_page_size      yes     yes     -           largest page a Read may ask for (default 1000)
+//	default_page_size  -       yes     -           page of a Read that sets neither First nor Last (default 20)
+//	migrate            yes     yes     yes         true (default) | false: open without DDL, ErrNotMigrated
+//	                                               unless the store is at this code's version
+//	schema             -       -       yes         [a-z_][a-z0-9_]*, at most 63 bytes (default evento)
+//	ordering           -       -       yes         xid | lock, for a new schema
+//	listen             -       -       yes         false: Notify polls instead of LISTEN
+//	poll_interval      -       -       yes         Notify's fallback polling interval (default 250ms)
+//
+// durability maps to each backend's own setting: on Pebble full syncs each
+// commit and normal and off do not (a machine crash may lose the latest
+// commits); on SQLite it is PRAGMA synchronous FULL, NORMAL or OFF; on
+// PostgreSQL synchronous_commit on, off, off (without the option the
+// server's setting applies). PostgreSQL also passes libpq and pool_*
+// options through. Deprecated spellings still accepted: Pebble sync=false
+// (durability=normal) and max_page; SQLite synchronous (also extra),
+// busy_timeout (milliseconds). Giving an old and a new spelling together is
+// an error. Loggers are Go options, WithLogger(*slog.Logger) on every
+// backend, default slog.Default() (Pebble's own log lines included: info
+// at Debug, errors at Error).
+//
+// Migrations are a separate step when wanted: Migrate(ctx, dsn), or the
+// CLI's `evento migrate`, creates or migrates a store; a program opening it
+// with migrate=false then runs no DDL (a PostgreSQL schema already current
+// is opened without DDL either way). A store newer than the code fails with
+// evento.ErrSchemaTooNew with or without the option.
+//
 // Errors never print a DSN's password: see Redact.
 //
 // A program that already holds a database handle passes it to the backend
