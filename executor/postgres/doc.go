@@ -42,7 +42,22 @@
 // checks the plans with EXPLAIN ANALYZE, with stale and fresh statistics).
 // Reads set enable_sort, enable_bitmapscan and jit off for their own
 // transaction, so that statistics lagging a growing table cannot turn a page
-// into a scan of the rest of the log.
+// into a scan of the rest of the log, and plan_cache_mode to
+// force_custom_plan: pgx prepares each statement once per connection, and
+// from the sixth execution PostgreSQL may run a generic plan, costed
+// without the arguments, whose estimate for aggregate_type = $1 is the
+// average type's share of the table (the primary key scan that filters
+// every other type's event costs within 10% of the type's index there).
+// Planning each read with its arguments costs 0.06-0.09 ms of server time;
+// the first page by type then reads 4-5 buffers, 0.02 ms, on its 1st and
+// 1000th execution, with 10k or 1M unrelated events. ReadAggregate seeks
+// to (type, id, after) in the unique index with equalities and version >
+// after, and orders by version, which only that index gives without a
+// sort: a read after a snapshot of a 10k-event aggregate reads 4 buffers,
+// like one of a 20-event aggregate (the former row comparison mixed with
+// equalities scanned the aggregate from its first event: 42). A test runs
+// every shape a dozen times on one connection over 200k events and
+// explains the statement pgx prepared (plan_test.go).
 //
 // # Global order
 //
