@@ -31,13 +31,14 @@ const memoryPath = ":memory:"
 //	                             off do not (a machine crash may lose the
 //	                             latest commits; a process crash loses none)
 //	max_page_size=<n>            largest page a Read may ask for
+//	default_page_size=<n>        page size of a Read that sets no First/Last
 //	migrate=true|false           false: open only an existing store already
 //	                             at this code's format; error wrapping
 //	                             executor.ErrNotMigrated otherwise
 //
 // sync=true|false and max_page=<n> are deprecated spellings of
 // durability=full|normal and max_page_size. An unknown, malformed, duplicated
-// or inapplicable option (default_page_size, lock_timeout) gives an error
+// or inapplicable option (lock_timeout) gives an error
 // wrapping executor.ErrInvalidDSN that names it.
 func ParseDSN(dsn string) (path string, opts []Option, err error) {
 	i := strings.IndexByte(dsn, ':')
@@ -99,10 +100,16 @@ func ParseDSN(dsn string) (path string, opts []Option, err error) {
 				return "", nil, bad("option migrate=%q is not a boolean", v)
 			}
 			opts = append(opts, WithMigrate(b))
-		case "default_page_size", "lock_timeout", "busy_timeout", "schema", "ordering":
-			return "", nil, bad("option %q does not apply to the pebble backend (pebble options: durability, max_page_size, migrate)", k)
+		case "default_page_size":
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				return "", nil, bad("option %s=%q is not a positive integer", k, v)
+			}
+			opts = append(opts, WithDefaultPageSize(n))
+		case "lock_timeout", "busy_timeout", "schema", "ordering":
+			return "", nil, bad("option %q does not apply to the pebble backend (pebble options: durability, max_page_size, default_page_size, migrate)", k)
 		default:
-			return "", nil, bad("unknown option %q (pebble options: durability, max_page_size, migrate)", k)
+			return "", nil, bad("unknown option %q (pebble options: durability, max_page_size, default_page_size, migrate)", k)
 		}
 	}
 	return path, opts, nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/executor"
 )
 
@@ -58,7 +59,7 @@ func TestDSNOptionErrors(t *testing.T) {
 		{"migrate=perhaps", "migrate"},
 		{"sync=false&durability=full", "durability"},
 		{"max_page=1&max_page_size=2", "max_page"},
-		{"default_page_size=10", "default_page_size"},
+		{"default_page_size=0", "default_page_size"},
 		{"lock_timeout=5s", "lock_timeout"},
 		{"busy_timeout=5000", "busy_timeout"},
 		{"schema=x", "schema"},
@@ -147,5 +148,27 @@ func TestDefaultLoggerIsSlogDefault(t *testing.T) {
 	}
 	if !strings.Contains(out, `level=ERROR msg="pebble: background error: disk full"`) {
 		t.Errorf("Errorf not logged at Error: %s", out)
+	}
+}
+
+// TestDefaultPageSize: default_page_size sizes a Read without First/Last,
+// and a default above the maximum is refused at Open.
+func TestDefaultPageSize(t *testing.T) {
+	x, err := executor.Open(t.Context(), "pebble::memory:?default_page_size=3&max_page_size=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	for v := uint64(1); v <= 4; v++ {
+		if err := x.Write(t.Context(), []evento.Event{{AggregateType: "p/A", AggregateID: "a", Version: v, Name: "N"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := x.Read(t.Context(), evento.All())
+	if err != nil || len(page.Events) != 3 || !page.PageInfo.HasNextPage {
+		t.Fatalf("Read with default_page_size=3 = %d events (next %v), %v; want 3 and a next page", len(page.Events), page.PageInfo.HasNextPage, err)
+	}
+	if _, err := executor.Open(t.Context(), "pebble::memory:?default_page_size=10&max_page_size=5"); !errors.Is(err, executor.ErrInvalidDSN) {
+		t.Fatalf("Open with default_page_size above max_page_size = %v, want ErrInvalidDSN", err)
 	}
 }

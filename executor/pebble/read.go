@@ -198,7 +198,7 @@ func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
 	// created from now on; nothing above it is read, so iterators opened
 	// at slightly different moments agree.
 	head := s.head.Load()
-	limit := q.Args.Limit(0)
+	limit := q.Args.Limit(s.cfg.defaultPage)
 	backward := q.Args.IsBackward()
 	var (
 		from     uint64 // first position to read, inclusive

@@ -85,6 +85,8 @@ type config struct {
 	clock       func() time.Time
 	logger      *slog.Logger
 	maxPage     int
+	defaultPage int
+	defaultSet  bool // defaultPage was given; else it shrinks to a smaller maximum
 	cacheSize   int
 	pebbleOpts  *pdb.Options
 	maxGroupLen int
@@ -141,6 +143,13 @@ func WithLogger(l *slog.Logger) Option {
 // cursor.MaxPageSize).
 func WithMaxPageSize(n int) Option { return func(c *config) { c.maxPage = n } }
 
+// WithDefaultPageSize sets the page size of a Read that sets neither First
+// nor Last (default cursor.DefaultPageSize, or the maximum page size when
+// that is smaller). A default above the maximum is an error.
+func WithDefaultPageSize(n int) Option {
+	return func(c *config) { c.defaultPage, c.defaultSet = n, true }
+}
+
 // WithPebbleOptions sets the Pebble options Open uses (nil for the
 // defaults). Open fills in the file system for the in-memory form, and a
 // 32 MiB block cache when neither Cache nor CacheSize is set. It has no
@@ -158,6 +167,7 @@ func newConfig(opts []Option) config {
 		clock:       time.Now,
 		logger:      slog.Default(),
 		maxPage:     cursor.MaxPageSize,
+		defaultPage: cursor.DefaultPageSize,
 		cacheSize:   1 << 16,
 		maxGroupLen: 4096,
 	}
@@ -189,6 +199,9 @@ func open(ctx context.Context, path string, fs vfs.FS, opts []Option) (*Store, e
 		return nil, fmt.Errorf("pebble executor: open: %w", err)
 	}
 	cfg := newConfig(opts)
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	var po pdb.Options
 	if cfg.pebbleOpts != nil {
 		po = *cfg.pebbleOpts
@@ -238,7 +251,23 @@ func New(db *pdb.DB, opts ...Option) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("pebble executor: New: nil *pebble.DB")
 	}
-	return newStore(db, false, newConfig(opts))
+	cfg := newConfig(opts)
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return newStore(db, false, cfg)
+}
+
+// validate checks the page sizes, the options a DSN and Go options share.
+func (c *config) validate() error {
+	if !c.defaultSet && c.maxPage > 0 && c.defaultPage > c.maxPage {
+		c.defaultPage = c.maxPage
+	}
+	if c.maxPage <= 0 || c.defaultPage <= 0 || c.defaultPage > c.maxPage {
+		return fmt.Errorf("pebble executor: page sizes: default %d and maximum %d must be positive with default <= maximum: %w",
+			c.defaultPage, c.maxPage, executor.ErrInvalidDSN)
+	}
+	return nil
 }
 
 func newStore(db *pdb.DB, owns bool, cfg config) (*Store, error) {
