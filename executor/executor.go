@@ -32,8 +32,8 @@
 //	durability         yes     yes     yes         full (default) | normal | off; see below
 //	lock_timeout       -       yes     yes         wait for a lock: 5s, 250ms or ms (SQLite busy_timeout,
 //	                                               default 5s; PostgreSQL lock_timeout, default the server's)
-//	max_page_size      yes     yes     -           largest page a Read may ask for (default 1000)
-//	default_page_size  -       yes     -           page of a Read that sets neither First nor Last (default 20)
+//	max_page_size      yes     yes     yes         largest page a Read may ask for (default 1000)
+//	default_page_size  yes     yes     yes         page of a Read that sets neither First nor Last (default 20)
 //	migrate            yes     yes     yes         true (default) | false: open without DDL, ErrNotMigrated
 //	                                               unless the store is at this code's version
 //	schema             -       -       yes         [a-z_][a-z0-9_]*, at most 63 bytes (default evento)

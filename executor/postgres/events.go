@@ -616,10 +616,10 @@ func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
 	if err := s.check(); err != nil {
 		return evento.Page{}, err
 	}
-	if err := q.Validate(0); err != nil {
+	if err := q.Validate(s.cfg.maxPage); err != nil {
 		return evento.Page{}, err
 	}
-	limit := q.Args.Limit(0)
+	limit := q.Args.Limit(s.cfg.defaultPage)
 	backward := q.Args.IsBackward()
 	var pos *evento.Position
 	var curID ulid.ULID

@@ -54,8 +54,9 @@ func TestDSNOptionErrors(t *testing.T) {
 		{"lock_timeout=soon", "lock_timeout"},
 		{"lock_timeout=-5", "lock_timeout"},
 		{"migrate=perhaps", "migrate"},
-		{"max_page_size=10", "max_page_size"},
-		{"default_page_size=10", "default_page_size"},
+		{"max_page_size=0", "max_page_size"},
+		{"default_page_size=ten", "default_page_size"},
+		{"max_page=10", "max_page_size"},
 		{"busy_timeout=10", "lock_timeout"},
 		{"synchronous=off", "durability"},
 		{"sync=false", "durability"},
@@ -165,5 +166,35 @@ func TestMigrateFalse(t *testing.T) {
 	}
 	if _, err := postgres.Open(ctx, dsn, postgres.WithMigrate(false)); !errors.Is(err, evento.ErrSchemaTooNew) {
 		t.Fatalf("newer schema: err = %v, want ErrSchemaTooNew", err)
+	}
+}
+
+// TestPageSizeOptions: max_page_size and default_page_size mean what they
+// mean on the other backends.
+func TestPageSizeOptions(t *testing.T) {
+	ctx := context.Background()
+	dsn := postgrestest.DSN(t)
+	x, err := executor.Open(ctx, dsn+"&default_page_size=3&max_page_size=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	for v := uint64(1); v <= 4; v++ {
+		if err := x.Write(ctx, []evento.Event{{AggregateType: "p/A", AggregateID: "a", Version: v, Name: "N"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := x.Read(ctx, evento.All())
+	if err != nil || len(page.Events) != 3 || !page.PageInfo.HasNextPage {
+		t.Fatalf("Read with default_page_size=3 = %d events (next %v), %v; want 3 and a next page", len(page.Events), page.PageInfo.HasNextPage, err)
+	}
+	if _, err := x.Read(ctx, evento.All().First(6, "")); !errors.Is(err, evento.ErrPageTooLarge) {
+		t.Fatalf("Read(First 6) with max_page_size=5 = %v, want ErrPageTooLarge", err)
+	}
+	if y, err := executor.Open(ctx, dsn+"&default_page_size=10&max_page_size=5"); !errors.Is(err, executor.ErrInvalidDSN) {
+		if y != nil {
+			y.Close()
+		}
+		t.Fatalf("Open with default_page_size above max_page_size = %v, want ErrInvalidDSN", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/cursor"
 	"github.com/evento-go/evento/executor"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -62,6 +63,10 @@ type config struct {
 	durability     executor.Durability
 	lockTimeout    time.Duration
 	lockTimeoutSet bool
+	// maxPage and defaultPage bound and size Read's pages.
+	maxPage     int
+	defaultPage int
+	defaultSet  bool
 	// beforeInsert, for tests, returns a select-list expression that a
 	// write evaluates after taking its ordering lock, before inserting (""
 	// for none).
@@ -146,16 +151,15 @@ type Store struct {
 var eventoOptions = map[string]bool{
 	"schema": true, "ordering": true, "listen": true, "poll_interval": true,
 	"migrate": true, "durability": true, "lock_timeout": true,
+	"max_page_size": true, "default_page_size": true,
 }
 
 // options of other backends that PostgreSQL does not have.
 var notHere = map[string]string{
-	"max_page_size":     "the PostgreSQL page limit is fixed at cursor.MaxPageSize",
-	"default_page_size": "the PostgreSQL default page is fixed at cursor.DefaultPageSize",
-	"busy_timeout":      "use lock_timeout",
-	"synchronous":       "use durability=full|normal|off",
-	"sync":              "use durability=full|normal|off",
-	"max_page":          "the PostgreSQL page limit is fixed at cursor.MaxPageSize",
+	"busy_timeout": "use lock_timeout",
+	"synchronous":  "use durability=full|normal|off",
+	"sync":         "use durability=full|normal|off",
+	"max_page":     "use max_page_size",
 }
 
 // validSchema reports whether name is a plain lower-case identifier of at
@@ -205,9 +209,11 @@ var passThrough = map[string]bool{
 //	                       the server's)
 //	lock_timeout=<d>       the server's lock_timeout: 5s, 250ms or ms
 //	migrate=false          no DDL; executor.ErrNotMigrated unless current
+//	max_page_size=<n>      largest page a Read may ask for (default 1000)
+//	default_page_size=<n>  page of a Read without First/Last (default 20)
 //
 // An unknown or malformed option, or one of another backend's
-// (max_page_size, default_page_size), gives an error wrapping
+// (busy_timeout, synchronous, sync, max_page), gives an error wrapping
 // executor.ErrInvalidDSN. Open creates or migrates the schema (unless
 // migrate=false), and fails with an error wrapping evento.ErrSchemaTooNew
 // when the schema was written by a newer evento.
@@ -248,6 +254,16 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 				return nil, fmt.Errorf("postgres executor: DSN %q: %v: %w", red, err, executor.ErrInvalidDSN)
 			}
 			dsnOpts = append(dsnOpts, WithDurability(d))
+		case k == "max_page_size" || k == "default_page_size":
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				return nil, fmt.Errorf("postgres executor: DSN %q: option %s=%q is not a positive integer: %w", red, k, v, executor.ErrInvalidDSN)
+			}
+			if k == "max_page_size" {
+				dsnOpts = append(dsnOpts, WithMaxPageSize(n))
+			} else {
+				dsnOpts = append(dsnOpts, WithDefaultPageSize(n))
+			}
 		case k == "lock_timeout":
 			d, err := executor.ParseTimeout(v)
 			if err != nil {
@@ -363,11 +379,29 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 }
 
 func defaultConfig() config {
-	return config{schema: DefaultSchema, logger: slog.Default(), pollInterval: 250 * time.Millisecond, listen: true, migrate: true}
+	return config{schema: DefaultSchema, logger: slog.Default(), pollInterval: 250 * time.Millisecond, listen: true, migrate: true,
+		maxPage: cursor.MaxPageSize, defaultPage: cursor.DefaultPageSize}
+}
+
+// WithMaxPageSize sets the largest page a Read may ask for (default
+// cursor.MaxPageSize).
+func WithMaxPageSize(n int) Option { return func(c *config) { c.maxPage = n } }
+
+// WithDefaultPageSize sets the page size of a Read that sets neither First
+// nor Last (default cursor.DefaultPageSize, or the maximum page size when
+// that is smaller). A default above the maximum is an error.
+func WithDefaultPageSize(n int) Option {
+	return func(c *config) { c.defaultPage, c.defaultSet = n, true }
 }
 
 // validate checks the options that Open and New share.
 func (cfg *config) validate() error {
+	if !cfg.defaultSet && cfg.maxPage > 0 && cfg.defaultPage > cfg.maxPage {
+		cfg.defaultPage = cfg.maxPage
+	}
+	if cfg.maxPage <= 0 || cfg.defaultPage <= 0 || cfg.defaultPage > cfg.maxPage {
+		return fmt.Errorf("postgres executor: page sizes: default %d and maximum %d must be positive with default <= maximum: %w", cfg.defaultPage, cfg.maxPage, executor.ErrInvalidDSN)
+	}
 	if !validSchema(cfg.schema) {
 		return fmt.Errorf("postgres executor: schema name %q is not a plain lower-case identifier ([a-z_][a-z0-9_]*, at most 63 bytes): %w", cfg.schema, executor.ErrInvalidDSN)
 	}
