@@ -6,7 +6,7 @@
 // "pebble" DSN scheme with package executor:
 //
 //	pebble:/var/lib/app/events
-//	pebble:data/events?sync=false
+//	pebble:data/events?durability=normal
 //	pebble::memory:
 //
 // # Storage

@@ -5,13 +5,15 @@
 // wrap a ready *sql.DB with [New], or use executor.Open with a DSN:
 //
 //	sqlite:/var/lib/app/events.db
-//	sqlite:events.db?synchronous=normal&busy_timeout=5000
+//	sqlite:events.db?durability=normal&lock_timeout=5s
 //	sqlite::memory:
 //
-// DSN options: synchronous (off, normal, full, extra; default full),
-// busy_timeout (milliseconds, default 5000), max_page_size and
-// default_page_size. An unknown option is an error wrapping
-// executor.ErrInvalidDSN.
+// DSN options (the table in package executor lists them for every
+// backend): durability (full, normal, off: PRAGMA synchronous FULL, NORMAL,
+// OFF; default full), lock_timeout (the busy timeout: 5s, 250ms or
+// milliseconds; default 5s), max_page_size, default_page_size and migrate.
+// The older spellings synchronous (also extra) and busy_timeout still work.
+// An unknown option is an error wrapping executor.ErrInvalidDSN.
 //
 // # Writes and global order
 //
