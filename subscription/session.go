@@ -461,18 +461,7 @@ func (s *session) dispatch(e *evento.Event) (result, error) {
 		if attempt >= pol.MaxAttempts {
 			return s.exhausted(e, err, attempt)
 		}
-		delay := pol.Delay(attempt)
-		if pol.Jitter > 0 {
-			delay -= time.Duration(rand.Float64() * pol.Jitter * float64(delay))
-		}
-		s.log.Warn("subscription: handler failed, retrying",
-			slog.String("event", e.ID.String()), slog.String("type", e.AggregateType), slog.String("name", e.Name),
-			slog.Int("attempt", attempt), slog.Duration("delay", delay), slog.Any("error", err))
-		if f := s.r.sig.Retrying; f != nil {
-			f(s.r.p.cfg.Key, s.part, e.ID, attempt, delay, err)
-		}
-		if !s.sleep(delay) {
-			s.setErr(err)
+		if !s.backoff(pol, e, attempt, err) {
 			return resQuit, nil
 		}
 	}
@@ -592,4 +581,26 @@ func lagEvents(head, pos evento.Position) uint64 {
 		return 0
 	}
 	return head.Seq - pos.Seq
+}
+
+// backoff waits before the next attempt at e after a handler failure:
+// jittered delay from the retry policy, a log line and the Retrying signal.
+// It reports false (after recording err) when the session stopped while
+// waiting.
+func (s *session) backoff(pol *RetryPolicy, e *evento.Event, attempt int, err error) bool {
+	delay := pol.Delay(attempt)
+	if pol.Jitter > 0 {
+		delay -= time.Duration(rand.Float64() * pol.Jitter * float64(delay))
+	}
+	s.log.Warn("subscription: handler failed, retrying",
+		slog.String("event", e.ID.String()), slog.String("type", e.AggregateType), slog.String("name", e.Name),
+		slog.Int("attempt", attempt), slog.Duration("delay", delay), slog.Any("error", err))
+	if f := s.r.sig.Retrying; f != nil {
+		f(s.r.p.cfg.Key, s.part, e.ID, attempt, delay, err)
+	}
+	if !s.sleep(delay) {
+		s.setErr(err)
+		return false
+	}
+	return true
 }

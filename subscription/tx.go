@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"time"
 
 	"github.com/evento-go/evento"
 )
@@ -184,18 +182,7 @@ func (s *session) chunkTx(events []evento.Event) (stop bool, err error) {
 				i, attempt = i+1, 1
 				continue
 			}
-			delay := pol.Delay(attempt)
-			if pol.Jitter > 0 {
-				delay -= time.Duration(rand.Float64() * pol.Jitter * float64(delay))
-			}
-			s.log.Warn("subscription: handler failed, retrying",
-				slog.String("event", e.ID.String()), slog.String("type", e.AggregateType), slog.String("name", e.Name),
-				slog.Int("attempt", attempt), slog.Duration("delay", delay), slog.Any("error", failErr))
-			if f := s.r.sig.Retrying; f != nil {
-				f(s.r.p.cfg.Key, s.part, e.ID, attempt, delay, failErr)
-			}
-			if !s.sleep(delay) {
-				s.setErr(failErr)
+			if !s.backoff(pol, e, attempt, failErr) {
 				return true, nil
 			}
 			attempt++
