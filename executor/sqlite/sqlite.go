@@ -576,12 +576,17 @@ func parseDSN(dsn string) (string, []Option, error) {
 // the schema version and runs no DDL.
 func (s *Store) checkVersion(ctx context.Context) error {
 	latest := SchemaVersion()
+	// The version, or 0 when the file has no schema_migrations table
+	// (asked of sqlite_master, not guessed from an error's text).
 	var current int
-	if err := s.db.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&current); err != nil {
-		if !strings.Contains(err.Error(), "no such table") {
+	var exists bool
+	if err := s.db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations')").Scan(&exists); err != nil {
+		return s.wrap("read schema version", err)
+	}
+	if exists {
+		if err := s.db.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&current); err != nil {
 			return s.wrap("read schema version", err)
 		}
-		current = 0
 	}
 	switch {
 	case current > latest:
