@@ -43,6 +43,7 @@ func RunSubscribers(t *testing.T, h Harness) {
 	parallel(t, h, "WorkerPresence", testWorkerPresence)
 	parallel(t, h, "InvalidLeaseArgs", testInvalidLeaseArgs)
 	parallel(t, h, "ReleaseAfterExpiry", testReleaseAfterExpiry)
+	parallel(t, h, "AcknowledgeTx", testAcknowledgeTx)
 }
 
 // subscriberDiff returns "" if the states match, else the fields that
