@@ -69,15 +69,16 @@ func (s *Store) migrate(ctx context.Context) (Ordering, error) {
 	}
 	latest := ms[len(ms)-1].version
 	schema := s.schema
-	if !s.cfg.migrate {
-		return s.checkVersion(ctx, latest)
-	}
-	// Fast path, with no lock and no DDL: a schema already at this code's
-	// version opens with one read, so a role with only USAGE and SELECT
-	// (a reader, a least-privilege service) can open a migrated store.
-	if o, ok, err := s.current(ctx, latest); err != nil || ok {
+	// A schema already at this code's version opens with one read, no lock
+	// and no DDL, so a role with only USAGE and SELECT (a reader, a
+	// least-privilege service) can open a migrated store. migrate=false
+	// stops here whatever the answer.
+	o, err := s.checkVersion(ctx, latest)
+	if !s.cfg.migrate || err == nil || errors.Is(err, evento.ErrSchemaTooNew) {
 		return o, err
 	}
+	// Not migrated, or not readable: the locked path creates and migrates,
+	// or reports the real error.
 	var ordering Ordering
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("evento.migrate."+s.cfg.schema)); err != nil {
@@ -142,32 +143,12 @@ func (s *Store) migrate(ctx context.Context) (Ordering, error) {
 	return ordering, nil
 }
 
-// current reads the schema's version and ordering in one statement. ok is
-// true when the schema is at version latest with a known ordering that
-// agrees with the one asked for: nothing to migrate. A missing schema or
-// table, or a lower version, gives ok false and no error, for migrate's
-// locked path to handle.
-func (s *Store) current(ctx context.Context, latest int) (Ordering, bool, error) {
-	var version *int
-	var got *string
-	err := s.pool.QueryRow(ctx, "SELECT (SELECT max(version) FROM "+s.schema+".schema_migrations), (SELECT value FROM "+s.schema+".settings WHERE name = 'ordering')").Scan(&version, &got)
-	if err != nil || version == nil || got == nil {
-		// Most likely the schema or its tables do not exist yet (42P01,
-		// 3F000): the locked path creates them or reports the real error.
-		return "", false, nil
-	}
-	if *version > latest {
-		return "", false, fmt.Errorf("postgres executor: %q: schema %s is at version %d, this code knows up to %d: %w", s.rawDSN, s.cfg.schema, *version, latest, evento.ErrSchemaTooNew)
-	}
-	o := Ordering(*got)
-	if *version < latest || (o != OrderingTxHorizon && o != OrderingAdvisoryLock) || (s.cfg.orderingSet && s.cfg.ordering != o) {
-		return "", false, nil
-	}
-	return o, true, nil
-}
-
-// checkVersion is migrate for a store opened with migrate=false: it reads
-// the schema's version and ordering, runs no DDL, and says what is wrong.
+// checkVersion reads the schema's version and ordering in one statement and
+// runs no DDL: nil when the schema is at version latest with a known
+// ordering that agrees with the one asked for, else an error that says what
+// is wrong (wrapping executor.ErrNotMigrated when migrating would mend it).
+// It is all of migrate for a store opened with migrate=false, and
+// migrate's fast path otherwise.
 func (s *Store) checkVersion(ctx context.Context, latest int) (Ordering, error) {
 	var version *int
 	var got *string
