@@ -163,3 +163,25 @@ func FuzzRedact(f *testing.F) {
 		}
 	})
 }
+
+// TestPageSizes pins the page-size rule the backends share.
+func TestPageSizes(t *testing.T) {
+	for _, c := range []struct {
+		def, max int
+		set      bool
+		want     int
+		ok       bool
+	}{
+		{20, 1000, false, 20, true},
+		{20, 10, false, 10, true}, // an unset default shrinks to a smaller maximum
+		{20, 10, true, 0, false},  // a given one above it is an error
+		{5, 10, true, 5, true},
+		{0, 10, true, 0, false},
+		{20, 0, false, 0, false},
+	} {
+		got, err := executor.PageSizes(c.def, c.max, c.set)
+		if (err == nil) != c.ok || got != c.want || (err != nil && !errors.Is(err, executor.ErrInvalidDSN)) {
+			t.Errorf("PageSizes(%d, %d, %v) = %d, %v; want %d, ok=%v (errors wrap ErrInvalidDSN)", c.def, c.max, c.set, got, err, c.want, c.ok)
+		}
+	}
+}

@@ -80,3 +80,18 @@ func withMigrate(dsn string) string {
 	}
 	return dsn + "?migrate=true"
 }
+
+// PageSizes applies the page-size rule every backend shares to a
+// configured default and maximum page size: both positive, the default at
+// most the maximum; a default that was not set (defaultSet false) shrinks to
+// a smaller maximum rather than failing. It returns the default to use, or
+// an error wrapping ErrInvalidDSN.
+func PageSizes(def, max int, defaultSet bool) (int, error) {
+	if !defaultSet && max > 0 && def > max {
+		def = max
+	}
+	if max <= 0 || def <= 0 || def > max {
+		return 0, fmt.Errorf("default page size %d and max page size %d: both must be positive and the default at most the maximum: %w", def, max, ErrInvalidDSN)
+	}
+	return def, nil
+}

@@ -260,13 +260,11 @@ func New(db *pdb.DB, opts ...Option) (*Store, error) {
 
 // validate checks the page sizes, the options a DSN and Go options share.
 func (c *config) validate() error {
-	if !c.defaultSet && c.maxPage > 0 && c.defaultPage > c.maxPage {
-		c.defaultPage = c.maxPage
+	def, err := executor.PageSizes(c.defaultPage, c.maxPage, c.defaultSet)
+	if err != nil {
+		return fmt.Errorf("pebble executor: %w", err)
 	}
-	if c.maxPage <= 0 || c.defaultPage <= 0 || c.defaultPage > c.maxPage {
-		return fmt.Errorf("pebble executor: page sizes: default %d and maximum %d must be positive with default <= maximum: %w",
-			c.defaultPage, c.maxPage, executor.ErrInvalidDSN)
-	}
+	c.defaultPage = def
 	return nil
 }
 

@@ -396,12 +396,11 @@ func WithDefaultPageSize(n int) Option {
 
 // validate checks the options that Open and New share.
 func (cfg *config) validate() error {
-	if !cfg.defaultSet && cfg.maxPage > 0 && cfg.defaultPage > cfg.maxPage {
-		cfg.defaultPage = cfg.maxPage
+	def, err := executor.PageSizes(cfg.defaultPage, cfg.maxPage, cfg.defaultSet)
+	if err != nil {
+		return fmt.Errorf("postgres executor: %w", err)
 	}
-	if cfg.maxPage <= 0 || cfg.defaultPage <= 0 || cfg.defaultPage > cfg.maxPage {
-		return fmt.Errorf("postgres executor: page sizes: default %d and maximum %d must be positive with default <= maximum: %w", cfg.defaultPage, cfg.maxPage, executor.ErrInvalidDSN)
-	}
+	cfg.defaultPage = def
 	if !validSchema(cfg.schema) {
 		return fmt.Errorf("postgres executor: schema name %q is not a plain lower-case identifier ([a-z_][a-z0-9_]*, at most 63 bytes): %w", cfg.schema, executor.ErrInvalidDSN)
 	}

@@ -63,6 +63,7 @@ type config struct {
 	synchronous  string
 	maxPage      int
 	defaultPage  int
+	defaultSet   bool
 	pollInterval time.Duration
 	maxConns     int
 	logger       *slog.Logger
@@ -132,8 +133,11 @@ func WithMigrate(migrate bool) Option { return func(c *config) { c.migrate = mig
 func WithMaxPageSize(n int) Option { return func(c *config) { c.maxPage = n } }
 
 // WithDefaultPageSize sets the page size of a Read that sets neither First
-// nor Last (default cursor.DefaultPageSize).
-func WithDefaultPageSize(n int) Option { return func(c *config) { c.defaultPage = n } }
+// nor Last (default cursor.DefaultPageSize, or the maximum page size when
+// that is smaller). A default above the maximum is an error.
+func WithDefaultPageSize(n int) Option {
+	return func(c *config) { c.defaultPage, c.defaultSet = n, true }
+}
 
 // WithPollInterval sets how often Notify listeners poll PRAGMA data_version
 // to notice commits made by other processes (default 100ms; <= 0 disables
@@ -164,11 +168,10 @@ func (c *config) validate() error {
 	if c.busyTimeout < 0 {
 		errs = append(errs, fmt.Errorf("sqlite executor: busy timeout %v is negative", c.busyTimeout))
 	}
-	if c.maxPage <= 0 {
-		errs = append(errs, fmt.Errorf("sqlite executor: max page size %d is not positive", c.maxPage))
-	}
-	if c.defaultPage <= 0 || c.defaultPage > c.maxPage {
-		errs = append(errs, fmt.Errorf("sqlite executor: default page size %d is not in 1..%d", c.defaultPage, c.maxPage))
+	if def, err := executor.PageSizes(c.defaultPage, c.maxPage, c.defaultSet); err != nil {
+		errs = append(errs, fmt.Errorf("sqlite executor: %w", err))
+	} else {
+		c.defaultPage = def
 	}
 	if c.maxConns < 2 {
 		errs = append(errs, fmt.Errorf("sqlite executor: max conns %d is below 2 (one writer and one reader)", c.maxConns))
