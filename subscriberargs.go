@@ -17,13 +17,19 @@ var ErrInvalidSubscriberArgs = errors.New("evento: invalid subscriber store argu
 
 // CheckClaim checks ClaimLease's arguments.
 func CheckClaim(key, holder string, ttl time.Duration) error {
+	return checkKeyWhoTTL("claim lease", key, "holder", holder, ttl)
+}
+
+// checkKeyWhoTTL is the rule ClaimLease and AnnounceWorker share: a
+// subscription key, a named holder or worker, and a positive ttl.
+func checkKeyWhoTTL(op, key, role, who string, ttl time.Duration) error {
 	switch {
 	case key == "":
-		return fmt.Errorf("claim lease: empty subscription key: %w", ErrInvalidSubscriberArgs)
-	case holder == "":
-		return fmt.Errorf("claim lease %q: empty holder: %w", key, ErrInvalidSubscriberArgs)
+		return fmt.Errorf("%s: empty subscription key: %w", op, ErrInvalidSubscriberArgs)
+	case who == "":
+		return fmt.Errorf("%s %q: empty %s: %w", op, key, role, ErrInvalidSubscriberArgs)
 	case ttl <= 0:
-		return fmt.Errorf("claim lease %q: ttl %v is not positive: %w", key, ttl, ErrInvalidSubscriberArgs)
+		return fmt.Errorf("%s %q: ttl %v is not positive: %w", op, key, ttl, ErrInvalidSubscriberArgs)
 	}
 	return nil
 }
@@ -50,13 +56,5 @@ func CheckSelection(key string, sel []byte) error {
 // CheckPresence checks AnnounceWorker's arguments (ttl 1 for
 // WithdrawWorker).
 func CheckPresence(key, worker string, ttl time.Duration) error {
-	switch {
-	case key == "":
-		return fmt.Errorf("worker presence: empty subscription key: %w", ErrInvalidSubscriberArgs)
-	case worker == "":
-		return fmt.Errorf("worker presence on %q: empty worker: %w", key, ErrInvalidSubscriberArgs)
-	case ttl <= 0:
-		return fmt.Errorf("worker presence on %q: ttl %v is not positive: %w", key, ttl, ErrInvalidSubscriberArgs)
-	}
-	return nil
+	return checkKeyWhoTTL("worker presence", key, "worker", worker, ttl)
 }
