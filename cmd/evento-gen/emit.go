@@ -193,6 +193,13 @@ func (f *file) aggregate(a *aggregate) {
 	f.p("}\nreturn %s.Errorf(\"%s: %%s: event %%q (version %%d): %%w\", %sAggregateType, e.Name, e.Version, %s.ErrUnknownEvent)\n}\n\n",
 		fmtp, m.pkg.Name(), A, aggregator)
 
+	f.p("// init registers the payload type of every event of %s in package\n// eventtype, so code that sees only a stored event can decode its data.\nfunc init() {\n", A)
+	eventtype := f.pkg(eventoPath + "/eventtype")
+	for _, e := range a.Events {
+		f.p("%s.Register(%sAggregateType, %sEventName, func() any { return new(%s) })\n", eventtype, A, e.Name, e.Name)
+	}
+	f.p("}\n\n")
+
 	for _, e := range a.Events {
 		E := e.Name
 		f.p("// EventName returns %q.\nfunc (%s) EventName() string { return %sEventName }\n\n", e.EventName, E, E)

@@ -9,6 +9,7 @@ import (
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/aggregator"
 	"github.com/evento-go/evento/codec/gen"
+	"github.com/evento-go/evento/eventtype"
 	"github.com/evento-go/evento/subscription"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -128,6 +129,16 @@ func (x *Account) ApplyEvent(e *evento.Event) error {
 		return nil
 	}
 	return fmt.Errorf("main: %s: event %q (version %d): %w", AccountAggregateType, e.Name, e.Version, aggregator.ErrUnknownEvent)
+}
+
+// init registers the payload type of every event of Account in package
+// eventtype, so code that sees only a stored event can decode its data.
+func init() {
+	eventtype.Register(AccountAggregateType, AccountOpenedEventName, func() any { return new(AccountOpened) })
+	eventtype.Register(AccountAggregateType, MoneyDepositedEventName, func() any { return new(MoneyDeposited) })
+	eventtype.Register(AccountAggregateType, MoneyWithdrawnEventName, func() any { return new(MoneyWithdrawn) })
+	eventtype.Register(AccountAggregateType, TransferReceivedEventName, func() any { return new(TransferReceived) })
+	eventtype.Register(AccountAggregateType, TransferSentEventName, func() any { return new(TransferSent) })
 }
 
 // EventName returns "AccountOpened".

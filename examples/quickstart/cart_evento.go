@@ -9,6 +9,7 @@ import (
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/aggregator"
 	"github.com/evento-go/evento/codec/gen"
+	"github.com/evento-go/evento/eventtype"
 	"github.com/evento-go/evento/subscription"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -91,6 +92,14 @@ func (x *Cart) ApplyEvent(e *evento.Event) error {
 		return nil
 	}
 	return fmt.Errorf("main: %s: event %q (version %d): %w", CartAggregateType, e.Name, e.Version, aggregator.ErrUnknownEvent)
+}
+
+// init registers the payload type of every event of Cart in package
+// eventtype, so code that sees only a stored event can decode its data.
+func init() {
+	eventtype.Register(CartAggregateType, CartOpenedEventName, func() any { return new(CartOpened) })
+	eventtype.Register(CartAggregateType, ItemAddedEventName, func() any { return new(ItemAdded) })
+	eventtype.Register(CartAggregateType, ItemRemovedEventName, func() any { return new(ItemRemoved) })
 }
 
 // EventName returns "CartOpened".

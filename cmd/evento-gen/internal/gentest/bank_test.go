@@ -10,6 +10,7 @@ import (
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/aggregator"
 	"github.com/evento-go/evento/cmd/evento-gen/testdata/src/bank"
+	"github.com/evento-go/evento/eventtype"
 )
 
 func event(t *testing.T, version uint64, data aggregator.EventData) evento.Event {
@@ -145,5 +146,41 @@ func TestHandlers(t *testing.T) {
 	neg := event(t, 5, bank.MoneyWithdrawn{Amount: -1})
 	if err := set.Handlers[neg.Name](ctx, &neg); err == nil || err.Error() != "negative" {
 		t.Errorf("handler error not returned: %v", err)
+	}
+}
+
+// TestEventTypeRegistry checks that the generated init registered every
+// event's payload type under its stored name, so a stored event decodes
+// through its Go type without a switch on names.
+func TestEventTypeRegistry(t *testing.T) {
+	want := map[string]reflect.Type{
+		bank.AccountOpenedEventName:  reflect.TypeOf(&bank.AccountOpened{}),
+		bank.MoneyDepositedEventName: reflect.TypeOf(&bank.MoneyDeposited{}),
+		bank.MoneyWithdrawnEventName: reflect.TypeOf(&bank.MoneyWithdrawn{}),
+		bank.AccountClosedEventName:  reflect.TypeOf(&bank.AccountClosed{}),
+	}
+	names := eventtype.Names(bank.AccountAggregateType)
+	if len(names) != len(want) {
+		t.Errorf("registered names %q, want the %d events", names, len(want))
+	}
+	for name, typ := range want {
+		if got, ok := eventtype.Type(bank.AccountAggregateType, name); !ok || got != typ {
+			t.Errorf("Type(%s) = %v, %v; want %v", name, got, ok, typ)
+		}
+	}
+	// The stored name counts, not the Go name.
+	if _, ok := eventtype.Type(bank.AccountAggregateType, "MoneyWithdrawn"); ok {
+		t.Error("MoneyWithdrawn registered under its Go name; its stored name is Withdrawn")
+	}
+	ev := event(t, 1, bank.MoneyDeposited{Amount: 7, Note: "n"})
+	v, ok := eventtype.New(ev.AggregateType, ev.Name)
+	if !ok {
+		t.Fatal("New: not registered")
+	}
+	if err := ev.Decode(v); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := v.(*bank.MoneyDeposited); d == nil || *d != (bank.MoneyDeposited{Amount: 7, Note: "n"}) {
+		t.Errorf("decoded %#v", v)
 	}
 }

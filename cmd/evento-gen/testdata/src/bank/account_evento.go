@@ -10,6 +10,7 @@ import (
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/aggregator"
 	"github.com/evento-go/evento/codec/gen"
+	"github.com/evento-go/evento/eventtype"
 	"github.com/evento-go/evento/subscription"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -111,6 +112,15 @@ func (x *Account) ApplyEvent(e *evento.Event) error {
 		return x.ApplyMoneyWithdrawn(&data, e)
 	}
 	return fmt.Errorf("bank: %s: event %q (version %d): %w", AccountAggregateType, e.Name, e.Version, aggregator.ErrUnknownEvent)
+}
+
+// init registers the payload type of every event of Account in package
+// eventtype, so code that sees only a stored event can decode its data.
+func init() {
+	eventtype.Register(AccountAggregateType, AccountClosedEventName, func() any { return new(AccountClosed) })
+	eventtype.Register(AccountAggregateType, AccountOpenedEventName, func() any { return new(AccountOpened) })
+	eventtype.Register(AccountAggregateType, MoneyDepositedEventName, func() any { return new(MoneyDeposited) })
+	eventtype.Register(AccountAggregateType, MoneyWithdrawnEventName, func() any { return new(MoneyWithdrawn) })
 }
 
 // EventName returns "AccountClosed".

@@ -11,6 +11,7 @@ import (
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/aggregator"
 	"github.com/evento-go/evento/codec/gen"
+	"github.com/evento-go/evento/eventtype"
 	"github.com/evento-go/evento/subscription"
 	ulid "github.com/oklog/ulid/v2"
 	"github.com/vmihailenco/msgpack/v5"
@@ -174,6 +175,16 @@ func (x *Ledger) ApplyEvent(e *evento.Event) error {
 		return x.ApplyTransfer(&data)
 	}
 	return fmt.Errorf("codec: %s: event %q (version %d): %w", LedgerAggregateType, e.Name, e.Version, aggregator.ErrUnknownEvent)
+}
+
+// init registers the payload type of every event of Ledger in package
+// eventtype, so code that sees only a stored event can decode its data.
+func init() {
+	eventtype.Register(LedgerAggregateType, CollectionsEventName, func() any { return new(Collections) })
+	eventtype.Register(LedgerAggregateType, FallbacksEventName, func() any { return new(Fallbacks) })
+	eventtype.Register(LedgerAggregateType, OmitEmptyEventName, func() any { return new(OmitEmpty) })
+	eventtype.Register(LedgerAggregateType, ScalarsEventName, func() any { return new(Scalars) })
+	eventtype.Register(LedgerAggregateType, TransferEventName, func() any { return new(Transfer) })
 }
 
 // EventName returns "Collections".
