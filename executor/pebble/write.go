@@ -18,6 +18,7 @@ type writeReq struct {
 	events []evento.Event
 	spans  []evento.Span
 	meta   [][]byte
+	keep   bool // Import: keep the events' IDs and timestamps
 	err    error
 	done   chan struct{}
 }
@@ -34,9 +35,19 @@ type writeReq struct {
 // before that never lands. Once taken, Write waits for the outcome (one
 // commit) and may succeed even if ctx is cancelled meanwhile.
 func (s *Store) Write(ctx context.Context, events []evento.Event) error {
+	return s.write(ctx, events, false)
+}
+
+// write is Write, or Import when keep is set.
+func (s *Store) write(ctx context.Context, events []evento.Event, keep bool) error {
 	spans, err := evento.ValidateBatch(events)
 	if err != nil {
 		return err
+	}
+	if keep {
+		if err := evento.ValidateImport(events); err != nil {
+			return err
+		}
 	}
 	meta := make([][]byte, len(events))
 	for i := range events {
@@ -53,7 +64,7 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("pebble executor: write: %w", err)
 	}
-	r := &writeReq{events: events, spans: spans, meta: meta, done: make(chan struct{})}
+	r := &writeReq{events: events, spans: spans, meta: meta, keep: keep, done: make(chan struct{})}
 	select {
 	case s.reqs <- r:
 	case <-ctx.Done():
@@ -160,8 +171,12 @@ func (s *Store) commitGroup(batch *pdb.Batch, group []*writeReq) (reusable bool)
 		for i := range r.events {
 			e := &r.events[i]
 			e.Position = evento.Position{Seq: next}
-			e.Timestamp = now
-			e.ID = s.newID(now)
+			if r.keep {
+				s.keepID(e.ID)
+			} else {
+				e.Timestamp = now
+				e.ID = s.newID(now)
+			}
 			next++
 			val = appendEvent(val[:0], e, r.meta[i])
 			key = eventKey(key[:0], e.Position.Seq)

@@ -57,10 +57,19 @@ FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 ORDER BY version DES
 
 // Write appends events atomically. See evento.EventStore.
 func (s *Store) Write(ctx context.Context, events []evento.Event) error {
+	return s.write(ctx, events, false)
+}
+
+// write is Write, or Import when keep is set: then the events keep their
+// IDs and timestamps.
+func (s *Store) write(ctx context.Context, events []evento.Event, keep bool) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
 	spans, err := evento.ValidateBatch(events)
+	if err == nil && keep {
+		err = evento.ValidateImport(events)
+	}
 	if err != nil {
 		return fmt.Errorf("sqlite executor: write: %w", err)
 	}
@@ -117,17 +126,19 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 		var last ulid.ULID
 		copy(last[:], lastRaw)
 		now := time.Now().UTC().Truncate(time.Microsecond)
-		ts := now.UnixMicro()
 		ins, err := w.stmt(ctx, sqlInsertEvent)
 		if err != nil {
 			return s.txErr("write: prepare", err)
 		}
 		for i := range events {
 			e := &events[i]
-			id := ids.Above(s.ulids.New(now), last)
+			id, at := e.ID, e.Timestamp // Import keeps them
+			if !keep {
+				id, at = ids.Above(s.ulids.New(now), last), now
+			}
 			last = id
 			res, err := ins.ExecContext(ctx, id[:], blob(e.AggregateType), blob(e.AggregateID), int64(e.Version),
-				blob(e.Name), blob(e.RoutingKey), e.Data, meta[i], ts)
+				blob(e.Name), blob(e.RoutingKey), e.Data, meta[i], at.UnixMicro())
 			if err != nil {
 				if isUniqueViolation(err) {
 					actual, verr := w.aggregateVersion(ctx, e.AggregateType, e.AggregateID)
@@ -147,7 +158,7 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 				return s.txErr("write: position", err)
 			}
 			e.ID = id
-			e.Timestamp = now
+			e.Timestamp = at
 			e.Position = evento.Position{Seq: uint64(pos)}
 		}
 		return nil
