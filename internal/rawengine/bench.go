@@ -1,0 +1,88 @@
+package rawengine
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Sides are the contenders of one benchmark. Each runs operations [from, to)
+// of the benchmark's b.N; the operation numbers let a side derive versions
+// or aggregate ids. Layout may be nil.
+type Sides struct {
+	// Ours is evento.
+	Ours func(from, to int)
+	// Raw is the minimal engine of this package doing the same work.
+	Raw func(from, to int)
+	// Layout is the raw engine writing or reading evento's own layout
+	// (same keys, tables, indexes) with none of evento's code: the
+	// distance between it and Ours is the code's cost, between it and Raw
+	// the schema's.
+	Layout func(from, to int)
+}
+
+// Compare runs every side for b.N operations of perOp events each, in ten
+// interleaved rounds whose order rotates, so that drift of a shared machine
+// (other processes, compactions, page cache, checkpoints) falls on all
+// sides alike, and reports:
+//
+//	events/s          Ours
+//	raw_events/s      Raw
+//	ratio_vs_raw      Ours ÷ Raw (the figure DESIGN.md's targets use)
+//	layout_events/s   Layout (when set)
+//	ratio_vs_layout   Ours ÷ Layout: the code's overhead on its own schema
+//	schema_cost       Layout ÷ Raw: what evento's layout costs the engine
+//
+// ns/op is reported as 0: each side's rate is the figure.
+func Compare(b *testing.B, perOp int, s Sides) {
+	b.Helper()
+	sides := []func(int, int){s.Ours, s.Raw}
+	if s.Layout != nil {
+		sides = append(sides, s.Layout)
+	}
+	dur := make([]time.Duration, len(sides))
+	const rounds = 10
+	b.ResetTimer()
+	for r := range rounds {
+		from, to := b.N*r/rounds, b.N*(r+1)/rounds
+		if from == to {
+			continue
+		}
+		for k := range sides {
+			i := (r + k) % len(sides)
+			t0 := time.Now()
+			sides[i](from, to)
+			dur[i] += time.Since(t0)
+		}
+	}
+	b.StopTimer()
+	events := float64(b.N * perOp)
+	rate := func(i int) float64 { return events / dur[i].Seconds() }
+	b.ReportMetric(rate(0), "events/s")
+	b.ReportMetric(rate(1), "raw_events/s")
+	b.ReportMetric(rate(0)/rate(1), "ratio_vs_raw")
+	if s.Layout != nil {
+		b.ReportMetric(rate(2), "layout_events/s")
+		b.ReportMetric(rate(0)/rate(2), "ratio_vs_layout")
+		b.ReportMetric(rate(2)/rate(1), "schema_cost")
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// Parallel runs operations [from, to) over writers goroutines; op gets the
+// writer's number. It returns when all are done. A benchmark's 16-writer
+// sides use it so that each side runs the same schedule.
+func Parallel(from, to, writers int, op func(w int)) {
+	var next atomic.Int64
+	next.Store(int64(from))
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for next.Add(1) <= int64(to) {
+				op(w)
+			}
+		})
+	}
+	wg.Wait()
+}
