@@ -33,6 +33,7 @@ func RunEvents(t *testing.T, h Harness) {
 	parallel(t, h, "Lifecycle", runLifecycle)
 	parallel(t, h, "Stress", testStress)
 	parallel(t, h, "Routing", runRouting)
+	parallel(t, h, "Import", runImport)
 }
 
 func testWriteAssignsFields(t *testing.T, h Harness) {
