@@ -5,287 +5,427 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/internal/rawengine"
 )
 
-// Benchmarks compare the Store with raw modernc.org/sqlite doing the
-// minimal equivalent work on a file with the same schema (the same
-// migration: table, constraints and indexes) and the same pragmas (WAL,
-// synchronous=FULL, busy_timeout), measured in the same run. Ours and raw
-// alternate op by op so that machine noise hits both alike.
+// The benchmarks W1–W5 measure the Store against two raw modernc.org/sqlite
+// files in the same run (rawengine.Compare, interleaved rounds), all with
+// WAL and synchronous=FULL, and report:
 //
-//	go test ./executor/sqlite/ -run '^$' -bench . -benchtime=2000x
+//	events/s          the Store
+//	raw_events/s      rawengine.SQLite: one row per event, the rowid, a
+//	                  unique (type, id, version), nothing else
+//	ratio_vs_raw      events/s ÷ raw_events/s (DESIGN.md's targets)
+//	layout_events/s   raw inserts/selects on the Store's own schema (the
+//	                  same migrations: table, constraints and indexes)
+//	ratio_vs_layout   the Store's code on its own schema
+//	schema_cost       layout ÷ minimal: what the schema costs SQLite
+//
+// One command runs them all:
+//
+//	go test ./executor/sqlite/ -run '^$' -bench 'W[1-5]' -benchtime=2s
+//
+// BenchmarkIndexWriteCost measures each secondary index;
+// BenchmarkFirstPageByType the flatness of a type query (EVENTO_BENCH_1M=1
+// for 1M unrelated events).
 
-// benchFiles opens a Store on one file and a raw handle on another, both
-// migrated and configured alike.
-func benchFiles(b *testing.B) (*Store, *sql.DB) {
-	b.Helper()
-	dir := b.TempDir()
-	s, err := Open(context.Background(), filepath.Join(dir, "ours.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	rawPath := filepath.Join(dir, "raw.db")
-	r, err := Open(context.Background(), rawPath) // same migration
+var benchData = make([]byte, 100)
+
+// benchEnv is the Store, the minimal engine and a raw handle on a file
+// migrated with the Store's schema, each on its own file.
+type benchEnv struct {
+	s      *Store
+	min    *rawengine.SQLite
+	layout *sql.DB
+}
+
+func openLayout(b *testing.B, path string) *sql.DB {
+	r, err := Open(context.Background(), path) // the same migrations
 	if err != nil {
 		b.Fatal(err)
 	}
 	r.Close()
-	raw, err := sql.Open("sqlite", "file:"+rawPath+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
 	if err != nil {
 		b.Fatal(err)
 	}
 	raw.SetMaxOpenConns(1)
 	b.Cleanup(func() { raw.Close() })
-	return s, raw
+	return raw
+}
+
+func setupBench(b *testing.B) *benchEnv {
+	b.Helper()
+	dir := b.TempDir()
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(dir, "ours.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	m, err := rawengine.OpenSQLite(ctx, filepath.Join(dir, "minimal.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close() })
+	return &benchEnv{s: s, min: m, layout: openLayout(b, filepath.Join(dir, "layout.db"))}
 }
 
 const rawInsert = `INSERT INTO events (id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-// rawAppender inserts n events per transaction into one aggregate.
-type rawAppender struct {
-	db      *sql.DB
-	ins     *sql.Stmt
-	version int64
-	data    []byte
+// layoutAppender inserts events into the Store's schema in one transaction
+// per call, under a mutex (SQLite has one writer).
+type layoutAppender struct {
+	mu  sync.Mutex
+	db  *sql.DB
+	ins *sql.Stmt
 }
 
-func newRawAppender(b *testing.B, db *sql.DB) *rawAppender {
+func newLayoutAppender(b *testing.B, db *sql.DB) *layoutAppender {
 	ins, err := db.Prepare(rawInsert)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { ins.Close() })
-	return &rawAppender{db: db, ins: ins, data: make([]byte, 100)}
+	return &layoutAppender{db: db, ins: ins}
 }
 
-func (r *rawAppender) append(b *testing.B, n int) {
+func (r *layoutAppender) append(events []evento.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	tx, err := r.db.Begin()
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
 	st := tx.Stmt(r.ins)
 	var id [16]byte
 	ts := time.Now().UnixMicro()
-	for range n {
+	for _, e := range events {
 		rand.Read(id[:])
-		r.version++
-		if _, err := st.Exec(id[:], []byte("bench/Account"), []byte("acc-1"), r.version, []byte("Deposited"), []byte{}, r.data, nil, ts); err != nil {
-			b.Fatal(err)
+		if _, err := st.Exec(id[:], []byte(e.AggregateType), []byte(e.AggregateID), int64(e.Version), []byte(e.Name), []byte(e.RoutingKey), e.Data, nil, ts); err != nil {
+			tx.Rollback()
+			return err
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		b.Fatal(err)
-	}
+	return tx.Commit()
 }
 
-// oursAppender writes n events per Write into one aggregate.
-type oursAppender struct {
-	s       *Store
-	version uint64
-	batch   []evento.Event
-	data    []byte
+func batchOf(n, i int, id string) []evento.Event {
+	out := make([]evento.Event, n)
+	for j := range out {
+		out[j] = evento.Event{AggregateType: "bench/Account", AggregateID: id, Version: uint64(i*n + j + 1), Name: "Deposited", Data: benchData}
+	}
+	return out
 }
 
-func (o *oursAppender) append(b *testing.B, n int) {
-	o.batch = o.batch[:0]
-	for range n {
-		o.version++
-		o.batch = append(o.batch, evento.Event{AggregateType: "bench/Account", AggregateID: "acc-1", Version: o.version, Name: "Deposited", Data: o.data})
+// benchAppend appends perCommit events per durable commit with writers
+// goroutines, one aggregate each.
+func benchAppend(b *testing.B, writers, perCommit int) {
+	e := setupBench(b)
+	ctx := context.Background()
+	l := newLayoutAppender(b, e.layout)
+	var locks = make([]sync.Mutex, writers)
+	var next [3][]int
+	for k := range next {
+		next[k] = make([]int, writers)
 	}
-	if err := o.s.Write(context.Background(), o.batch); err != nil {
-		b.Fatal(err)
-	}
-}
-
-// compare runs ours and raw b.N times each, alternating op by op so that
-// the (large, on a shared machine) swings in fsync latency and CPU time hit
-// both alike, and reports both rates (items per op) and ours/raw.
-func compare(b *testing.B, items int, unit string, ours, raw func()) {
-	b.Helper()
-	const block = 1
-	var oursT, rawT time.Duration
-	b.ResetTimer()
-	for done := 0; done < b.N; {
-		n := min(block, b.N-done)
-		start := time.Now()
-		for range n {
-			ours()
+	side := func(k int, write func([]evento.Event) error) func(from, to int) {
+		return func(from, to int) {
+			rawengine.Parallel(from, to, writers, func(w int) {
+				locks[w].Lock()
+				defer locks[w].Unlock()
+				i := next[k][w]
+				next[k][w]++
+				if err := write(batchOf(perCommit, i, fmt.Sprint("acc-", w))); err != nil {
+					b.Error(err)
+				}
+			})
 		}
-		oursT += time.Since(start)
-		b.StopTimer()
-		start = time.Now()
-		for range n {
-			raw()
-		}
-		rawT += time.Since(start)
-		b.StartTimer()
-		done += n
 	}
-	b.StopTimer()
-	total := float64(b.N * items)
-	b.ReportMetric(total/oursT.Seconds(), unit+"/s")
-	b.ReportMetric(total/rawT.Seconds(), "raw_"+unit+"/s")
-	b.ReportMetric(rawT.Seconds()/oursT.Seconds(), "ratio_vs_raw")
-	// ns/op covers ours only.
+	rawengine.Compare(b, perCommit, rawengine.Sides{
+		Ours:   side(0, func(evs []evento.Event) error { return e.s.Write(ctx, evs) }),
+		Raw:    side(1, func(evs []evento.Event) error { return e.min.Append(ctx, evs) }),
+		Layout: side(2, l.append),
+	})
 }
 
-func benchAppend(b *testing.B, perCommit int) {
-	s, raw := benchFiles(b)
-	o := &oursAppender{s: s, data: make([]byte, 100)}
-	r := newRawAppender(b, raw)
-	compare(b, perCommit, "events", func() { o.append(b, perCommit) }, func() { r.append(b, perCommit) })
-}
+// BenchmarkW1Append1Writer appends one event per durable commit.
+func BenchmarkW1Append1Writer(b *testing.B) { benchAppend(b, 1, 1) }
 
-// BenchmarkAppend1 appends one event per durable commit.
-func BenchmarkAppend1(b *testing.B) { benchAppend(b, 1) }
+// BenchmarkW2Append16Writers appends one event per durable commit from 16
+// goroutines (SQLite serialises writers: the figure is the locking path).
+func BenchmarkW2Append16Writers(b *testing.B) { benchAppend(b, 16, 1) }
 
-// BenchmarkAppend100 appends 100 events per durable commit.
-func BenchmarkAppend100(b *testing.B) { benchAppend(b, 100) }
+// BenchmarkW3AppendBatch100 appends 100 events per durable commit.
+func BenchmarkW3AppendBatch100(b *testing.B) { benchAppend(b, 1, 100) }
 
 // fill writes aggregates×perAgg events, interleaved across aggregates, to
-// the Store and the same rows to raw (by copying the Store's file content
-// through the same inserts).
-func fill(b *testing.B, s *Store, raw *sql.DB, aggregates, perAgg int) {
+// all three stores.
+func fill(b *testing.B, e *benchEnv, aggregates, perAgg int) {
 	b.Helper()
 	ctx := context.Background()
-	data := make([]byte, 100)
-	tx, err := raw.Begin()
-	if err != nil {
-		b.Fatal(err)
-	}
-	ins, err := tx.Prepare(rawInsert)
-	if err != nil {
-		b.Fatal(err)
-	}
+	l := newLayoutAppender(b, e.layout)
 	for v := 1; v <= perAgg; v++ {
 		batch := make([]evento.Event, aggregates)
 		for a := range batch {
-			batch[a] = evento.Event{AggregateType: "bench/Account", AggregateID: fmt.Sprintf("acc-%04d", a), Version: uint64(v), Name: "Deposited", Data: data}
+			batch[a] = evento.Event{AggregateType: "bench/Account", AggregateID: fmt.Sprintf("acc-%04d", a), Version: uint64(v), Name: "Deposited", Data: benchData}
 		}
-		if err := s.Write(ctx, batch); err != nil {
+		if err := e.s.Write(ctx, batch); err != nil {
 			b.Fatal(err)
 		}
-		for _, e := range batch {
-			if _, err := ins.Exec(e.ID[:], []byte(e.AggregateType), []byte(e.AggregateID), int64(e.Version), []byte(e.Name), []byte{}, e.Data, nil, e.Timestamp.UnixMicro()); err != nil {
-				b.Fatal(err)
-			}
+		if err := e.min.Append(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		if err := l.append(batch); err != nil {
+			b.Fatal(err)
 		}
 	}
-	ins.Close()
-	if err := tx.Commit(); err != nil {
-		b.Fatal(err)
-	}
 }
 
-// rawEvent is what the raw readers scan into: the same columns.
-type rawEvent struct {
-	pos, version, ts int64
-	id, data, meta   []byte
-	typ, agg, name   string
-	rk               string
-}
-
-func scanRaw(rows *sql.Rows, out []rawEvent) ([]rawEvent, int64) {
+// scanLayout reads event rows into evento.Events as a program using
+// database/sql on the Store's schema would.
+func scanLayout(rows *sql.Rows, out []evento.Event) ([]evento.Event, int64) {
+	defer rows.Close()
 	var last int64
+	var (
+		pos, version, ts           int64
+		id, typ, agg, name, rk, md []byte
+		data                       []byte
+	)
 	for rows.Next() {
-		var e rawEvent
-		if err := rows.Scan(&e.pos, &e.id, &e.typ, &e.agg, &e.version, &e.name, &e.rk, &e.data, &e.meta, &e.ts); err != nil {
+		data, md = nil, nil
+		if err := rows.Scan(&pos, &id, &typ, &agg, &version, &name, &rk, &data, &md, &ts); err != nil {
 			panic(err)
 		}
+		m, err := evento.DecodeMetadata(md)
+		if err != nil {
+			panic(err)
+		}
+		e := evento.Event{AggregateType: string(typ), AggregateID: string(agg), Version: uint64(version), Name: string(name),
+			RoutingKey: string(rk), Data: data, Metadata: m, Timestamp: time.UnixMicro(ts).UTC(), Position: evento.Position{Seq: uint64(pos)}}
+		copy(e.ID[:], id)
 		out = append(out, e)
-		last = e.pos
+		last = pos
 	}
 	if err := rows.Err(); err != nil {
 		panic(err)
 	}
-	rows.Close()
 	return out, last
 }
 
-// BenchmarkLoadAggregate loads one aggregate's 100 events out of 10,000
-// (100 aggregates, interleaved) against a raw SELECT of the same rows.
-func BenchmarkLoadAggregate(b *testing.B) {
-	s, raw := benchFiles(b)
-	fill(b, s, raw, 100, 100)
+// BenchmarkW4LoadAggregate loads one aggregate's 100 events out of 10,000
+// (100 aggregates, interleaved).
+func BenchmarkW4LoadAggregate(b *testing.B) {
+	e := setupBench(b)
+	fill(b, e, 100, 100)
 	ctx := context.Background()
-	sel, err := raw.Prepare(`SELECT ` + eventCols + ` FROM events WHERE aggregate_type = ? AND aggregate_id = ? AND version > ? ORDER BY version`)
+	sel, err := e.layout.Prepare(`SELECT ` + eventCols + ` FROM events WHERE aggregate_type = ? AND aggregate_id = ? AND version > ? ORDER BY version`)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer sel.Close()
-	raw.SetMaxOpenConns(4)
-	i := 0
-	buf := make([]rawEvent, 0, 100)
-	compare(b, 100, "events", func() {
-		i++
-		es, err := s.ReadAggregate(ctx, "bench/Account", fmt.Sprintf("acc-%04d", i%100), 0, 0)
-		if err != nil || len(es) != 100 {
-			b.Fatalf("ReadAggregate: %d events, %v", len(es), err)
-		}
-	}, func() {
-		i++
-		rows, err := sel.Query([]byte("bench/Account"), []byte(fmt.Sprintf("acc-%04d", i%100)), 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		buf, _ = scanRaw(rows, buf[:0])
-		if len(buf) != 100 {
-			b.Fatalf("raw load: %d events", len(buf))
-		}
+	buf := make([]evento.Event, 0, 100)
+	rawengine.Compare(b, 100, rawengine.Sides{
+		Ours: func(from, to int) {
+			for i := from; i < to; i++ {
+				es, err := e.s.ReadAggregate(ctx, "bench/Account", fmt.Sprintf("acc-%04d", i%100), 0, 0)
+				if err != nil || len(es) != 100 {
+					b.Fatalf("ReadAggregate: %d events, %v", len(es), err)
+				}
+			}
+		},
+		Raw: func(from, to int) {
+			for i := from; i < to; i++ {
+				es, err := e.min.Load(ctx, "bench/Account", fmt.Sprintf("acc-%04d", i%100), buf[:0])
+				if err != nil || len(es) != 100 {
+					b.Fatalf("raw load: %d events, %v", len(es), err)
+				}
+			}
+		},
+		Layout: func(from, to int) {
+			for i := from; i < to; i++ {
+				rows, err := sel.Query([]byte("bench/Account"), []byte(fmt.Sprintf("acc-%04d", i%100)), 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if es, _ := scanLayout(rows, buf[:0]); len(es) != 100 {
+					b.Fatalf("layout load: %d events", len(es))
+				}
+			}
+		},
 	})
 }
 
-// BenchmarkScan reads all 10,000 events in global order, 1,000 per page,
-// decoded into evento.Events, against raw keyset-paged SELECTs of the same
-// rows.
-func BenchmarkScan(b *testing.B) {
-	s, raw := benchFiles(b)
-	fill(b, s, raw, 100, 100)
+// BenchmarkW5OrderedScan reads all 10,000 events in global order, 1,000 per
+// page, decoded into evento.Events.
+func BenchmarkW5OrderedScan(b *testing.B) {
+	e := setupBench(b)
+	fill(b, e, 100, 100)
 	ctx := context.Background()
-	sel, err := raw.Prepare(`SELECT ` + eventCols + ` FROM events WHERE position > ? ORDER BY position LIMIT 1000`)
+	sel, err := e.layout.Prepare(`SELECT ` + eventCols + ` FROM events WHERE position > ? ORDER BY position LIMIT 1000`)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer sel.Close()
-	raw.SetMaxOpenConns(4)
-	buf := make([]rawEvent, 0, 1000)
-	compare(b, 10000, "events", func() {
-		n, after := 0, ""
-		for {
-			p, err := s.Read(ctx, evento.All().First(1000, after))
-			if err != nil {
-				b.Fatal(err)
+	buf := make([]evento.Event, 0, 1000)
+	rawengine.Compare(b, 10000, rawengine.Sides{
+		Ours: func(from, to int) {
+			for i := from; i < to; i++ {
+				n, after := 0, ""
+				for {
+					p, err := e.s.Read(ctx, evento.All().First(1000, after))
+					if err != nil {
+						b.Fatal(err)
+					}
+					n += len(p.Events)
+					if !p.PageInfo.HasNextPage {
+						break
+					}
+					after = p.PageInfo.EndCursor
+				}
+				if n != 10000 {
+					b.Fatalf("scan read %d events", n)
+				}
 			}
-			n += len(p.Events)
-			if !p.PageInfo.HasNextPage {
-				break
+		},
+		Raw: func(from, to int) {
+			for i := from; i < to; i++ {
+				if n, err := rawengine.ScanAll(ctx, e.min, 1000, nil); err != nil || n != 10000 {
+					b.Fatalf("raw scan: %d events, %v", n, err)
+				}
 			}
-			after = p.PageInfo.EndCursor
-		}
-		if n != 10000 {
-			b.Fatalf("scan read %d events", n)
-		}
-	}, func() {
-		n, last := 0, int64(0)
-		for {
-			rows, err := sel.Query(last)
-			if err != nil {
-				b.Fatal(err)
+		},
+		Layout: func(from, to int) {
+			for i := from; i < to; i++ {
+				n, last := 0, int64(0)
+				for {
+					rows, err := sel.Query(last)
+					if err != nil {
+						b.Fatal(err)
+					}
+					buf, last = scanLayout(rows, buf[:0])
+					n += len(buf)
+					if len(buf) < 1000 {
+						break
+					}
+				}
+				if n != 10000 {
+					b.Fatalf("layout scan read %d events", n)
+				}
 			}
-			buf, last = scanRaw(rows, buf[:0])
-			n += len(buf)
-			if len(buf) < 1000 {
-				break
-			}
-		}
-		if n != 10000 {
-			b.Fatalf("raw scan read %d events", n)
-		}
+		},
 	})
+}
+
+// secondaryIndexes are the Store's secondary indexes on events.
+var secondaryIndexes = []string{"events_agg_pos", "events_type_pos", "events_name_pos", "events_rk_pos", "events_rk_type_pos", "events_rk_name_pos"}
+
+// BenchmarkIndexWriteCost measures what each secondary index costs writes:
+// raw inserts into the Store's schema (Ours) against the same schema less
+// one index (Raw), 100 events over 10 aggregates per durable commit.
+// ratio_vs_raw below 1 is the index's cost: 0.9 means it takes 10% of the
+// write throughput. without=all_secondary drops all six.
+func BenchmarkIndexWriteCost(b *testing.B) {
+	for _, drop := range append(slices.Clone(secondaryIndexes), "all_secondary") {
+		b.Run("without="+drop, func(b *testing.B) {
+			dir := b.TempDir()
+			full, less := openLayout(b, filepath.Join(dir, "full.db")), openLayout(b, filepath.Join(dir, "less.db"))
+			for _, ix := range secondaryIndexes {
+				if drop == ix || drop == "all_secondary" {
+					if _, err := less.Exec("DROP INDEX " + ix); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			run := func(a *layoutAppender) func(from, to int) {
+				return func(from, to int) {
+					for i := from; i < to; i++ {
+						evs := make([]evento.Event, 100)
+						for j := range evs {
+							evs[j] = evento.Event{AggregateType: "bench/Account", AggregateID: fmt.Sprint("acc-", j%10), Version: uint64(i*10 + j/10 + 1),
+								Name: "Deposited", RoutingKey: "tenant-1", Data: benchData}
+						}
+						if err := a.append(evs); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			}
+			rawengine.Compare(b, 100, rawengine.Sides{Ours: run(newLayoutAppender(b, full)), Raw: run(newLayoutAppender(b, less))})
+		})
+	}
+}
+
+// bigSize is the number of unrelated events in the flatness benchmark's
+// large store: 100k by default, 1M with EVENTO_BENCH_1M=1.
+func bigSize() int {
+	if os.Getenv("EVENTO_BENCH_1M") == "1" {
+		return 1_000_000
+	}
+	return 100_000
+}
+
+// BenchmarkFirstPageByType reads the first page (100) of one type from a
+// store holding 10k unrelated events and from one holding bigSize(), in
+// the same run, and reports big ÷ small time per read (flat_ratio; target
+// ≤ 2) and for the first read of each store (first_ratio). The unrelated
+// events are inserted with one INSERT … SELECT (rows as Write stores them).
+//
+//	EVENTO_BENCH_1M=1 go test ./executor/sqlite/ -run '^$' -bench FirstPageByType -benchtime=1000x
+func BenchmarkFirstPageByType(b *testing.B) {
+	ctx := context.Background()
+	fill := func(unrelated int) *Store {
+		s, err := Open(ctx, filepath.Join(b.TempDir(), "flat.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		ins := `WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+INSERT INTO events (id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, timestamp)
+SELECT randomblob(16), CAST('other/Thing' AS BLOB), CAST('t-' || (i / 100) AS BLOB), i % 100 + 1, CAST('Happened' AS BLOB), X'', zeroblob(100), NULL, 0 FROM n`
+		if _, err := s.db.ExecContext(ctx, ins, 0, unrelated/2-1); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Write(ctx, batchOf(200, 0, "acc-1")); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.db.ExecContext(ctx, ins, unrelated/2, unrelated-1); err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+	small, big := fill(10_000), fill(bigSize())
+	q := evento.ByType("bench/Account").First(100, "")
+	read := func(s *Store) time.Duration {
+		t0 := time.Now()
+		p, err := s.Read(ctx, q)
+		if err != nil || len(p.Events) != 100 {
+			b.Fatal(len(p.Events), err)
+		}
+		return time.Since(t0)
+	}
+	first := read(big).Seconds() / read(small).Seconds()
+	var ts, tb time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			ts += read(small)
+			tb += read(big)
+		} else {
+			tb += read(big)
+			ts += read(small)
+		}
+	}
+	b.ReportMetric(float64(ts.Nanoseconds())/float64(b.N), "small_ns/read")
+	b.ReportMetric(float64(tb.Nanoseconds())/float64(b.N), "big_ns/read")
+	b.ReportMetric(tb.Seconds()/ts.Seconds(), "flat_ratio")
+	b.ReportMetric(first, "first_ratio")
 }
