@@ -42,7 +42,7 @@ func seed(t *testing.T) string {
 func cli(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), args, &out, &errOut)
+	code := run(context.Background(), args, strings.NewReader(""), &out, &errOut)
 	return out.String(), errOut.String(), code
 }
 
@@ -84,7 +84,7 @@ func TestCLI(t *testing.T) {
 	if out, _, code = cli(t, "-dsn", dsn, "subscribers"); code != 0 || !strings.Contains(out, "balances") || !strings.Contains(out, "w1") {
 		t.Fatalf("subscribers: code %d\n%s", code, out)
 	}
-	if out, _, code = cli(t, "-dsn", dsn, "reset", "-key", "balances"); code != 0 || !strings.Contains(out, "reset") {
+	if out, _, code = cli(t, "-dsn", dsn, "reset", "-key", "balances", "--yes"); code != 0 || !strings.Contains(out, "reset") {
 		t.Fatalf("reset: code %d\n%s", code, out)
 	}
 	if out, _, code = cli(t, "-dsn", dsn, "parked", "-key", "balances"); code != 0 || !strings.Contains(out, "PARTITION") {
@@ -99,13 +99,14 @@ func TestCLIBadInput(t *testing.T) {
 		code int
 		want string
 	}{
-		{nil, 2, "usage"},
+		{nil, 2, "missing command"},
 		{[]string{"-dsn", dsn, "frobnicate"}, 2, "unknown command"},
+		{[]string{"-dsn", dsn, "head", "extra"}, 2, "takes no arguments"},
 		{[]string{"-dsn", "nosuch://x", "head"}, 1, "unknown scheme"},
-		{[]string{"-dsn", dsn, "events", "-after", "garbage"}, 1, "invalid cursor"},
+		{[]string{"-dsn", dsn, "events", "-after", "garbage"}, 2, "invalid cursor"},
 		{[]string{"-dsn", dsn, "events", "-first", "100000"}, 1, "maximum page size"},
-		{[]string{"-dsn", dsn, "events", "-id", "x"}, 2, "need -type"},
-		{[]string{"-dsn", dsn, "reset", "-key", "k", "-cursor", "nope"}, 1, "invalid cursor"},
+		{[]string{"-dsn", dsn, "events", "-id", "x"}, 2, "need --type"},
+		{[]string{"-dsn", dsn, "reset", "-key", "balances", "-cursor", "nope"}, 2, "invalid cursor"},
 		{[]string{"-dsn", dsn, "parked"}, 2, "-key is required"},
 	}
 	for _, c := range cases {

@@ -23,7 +23,7 @@ func TestCLIMigrate(t *testing.T) {
 			t.Fatalf("%s before migrate: err = %v, want ErrNotMigrated", dsn, err)
 		}
 		var out, errOut bytes.Buffer
-		if code := run(ctx, []string{"-dsn", dsn, "migrate"}, &out, &errOut); code != 0 {
+		if code := run(ctx, []string{"-dsn", dsn, "migrate"}, nil, &out, &errOut); code != 0 {
 			t.Fatalf("%s: exit %d: %s", dsn, code, errOut.String())
 		}
 		if !strings.HasPrefix(out.String(), "migrated ") {
@@ -36,7 +36,7 @@ func TestCLIMigrate(t *testing.T) {
 		x.Close()
 	}
 	var out, errOut bytes.Buffer
-	if code := run(ctx, []string{"-dsn", "sqlite::memory:", "migrate", "extra"}, &out, &errOut); code != 2 {
+	if code := run(ctx, []string{"-dsn", "sqlite::memory:", "migrate", "extra"}, nil, &out, &errOut); code != 2 {
 		t.Errorf("migrate with an argument: exit %d, want 2", code)
 	}
 }

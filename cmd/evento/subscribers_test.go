@@ -64,8 +64,8 @@ func TestCLISubscribersLagAndReset(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &js) != nil || len(js) != 3 {
 		t.Fatalf("subscribers -json: code %d\n%s", code, out)
 	}
-	if sel, _ := js[1]["Selection"].(string); !strings.Contains(sel, `"bank/Account"`) || !strings.Contains(sel, "2 partitions") {
-		t.Errorf("subscribers -json Selection = %v, want the stored selection", js[1]["Selection"])
+	if sel, _ := js[1]["selection"].(string); !strings.Contains(sel, `"bank/Account"`) || !strings.Contains(sel, "2 partitions") {
+		t.Errorf("subscribers -json Selection = %v, want the stored selection", js[1]["selection"])
 	}
 
 	// Another selection is refused until reset (every partition).
@@ -80,7 +80,7 @@ func TestCLISubscribersLagAndReset(t *testing.T) {
 	if err := wider(); !errors.Is(err, subscription.ErrSelectionChanged) {
 		t.Fatalf("CatchUp with 1 partition instead of 2 = %v, want ErrSelectionChanged", err)
 	}
-	if out, _, code = cli(t, "-dsn", dsn, "reset", "-key", "rm"); code != 0 || !strings.Contains(out, "every partition") {
+	if out, _, code = cli(t, "-dsn", dsn, "reset", "-key", "rm", "-y"); code != 0 || !strings.Contains(out, "every partition") {
 		t.Fatalf("reset: code %d\n%s", code, out)
 	}
 	if err := wider(); err != nil {

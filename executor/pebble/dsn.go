@@ -35,6 +35,9 @@ const memoryPath = ":memory:"
 //	migrate=true|false           false: open only an existing store already
 //	                             at this code's format; error wrapping
 //	                             executor.ErrNotMigrated otherwise
+//	read_only=true|false         true: open read-only, create nothing
+//	                             (executor.ErrNoStore if missing); writes
+//	                             fail with executor.ErrReadOnly
 //
 // sync=true|false and max_page=<n> are deprecated spellings of
 // durability=full|normal and max_page_size. An unknown, malformed, duplicated
@@ -100,6 +103,12 @@ func ParseDSN(dsn string) (path string, opts []Option, err error) {
 				return "", nil, bad("option migrate=%q is not a boolean", v)
 			}
 			opts = append(opts, WithMigrate(b))
+		case "read_only":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return "", nil, bad("option read_only=%q is not a boolean", v)
+			}
+			opts = append(opts, WithReadOnly(b))
 		case "default_page_size":
 			n, err := strconv.Atoi(v)
 			if err != nil || n <= 0 {
@@ -107,9 +116,9 @@ func ParseDSN(dsn string) (path string, opts []Option, err error) {
 			}
 			opts = append(opts, WithDefaultPageSize(n))
 		case "lock_timeout", "busy_timeout", "schema", "ordering":
-			return "", nil, bad("option %q does not apply to the pebble backend (pebble options: durability, max_page_size, default_page_size, migrate)", k)
+			return "", nil, bad("option %q does not apply to the pebble backend (pebble options: durability, max_page_size, default_page_size, migrate, read_only)", k)
 		default:
-			return "", nil, bad("unknown option %q (pebble options: durability, max_page_size, default_page_size, migrate)", k)
+			return "", nil, bad("unknown option %q (pebble options: durability, max_page_size, default_page_size, migrate, read_only)", k)
 		}
 	}
 	return path, opts, nil
@@ -123,5 +132,12 @@ func openDSN(ctx context.Context, dsn string) (evento.Executor, error) {
 	if path == memoryPath {
 		return OpenMemory(ctx, opts...)
 	}
-	return Open(ctx, path, opts...)
+	s, err := Open(ctx, path, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.readOnly {
+		return executor.ReadOnly(s), nil
+	}
+	return s, nil
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	pdb "github.com/cockroachdb/pebble/v2"
@@ -90,6 +92,7 @@ type config struct {
 	cacheSize   int
 	pebbleOpts  *pdb.Options
 	maxGroupLen int
+	readOnly    bool
 }
 
 // Option configures a Store.
@@ -117,6 +120,17 @@ func WithDurability(d executor.Durability) Option {
 // wrapping executor.ErrNotMigrated; nothing is written. Pebble stores have
 // no migrations beyond that record: executor.Migrate creates it.
 func WithMigrate(migrate bool) Option { return func(c *config) { c.migrate = migrate } }
+
+// WithReadOnly sets whether Open opens the store read-only (the DSN option
+// read_only; default false). A read-only Open creates nothing: a directory
+// that does not exist or holds no Pebble database gives an error wrapping
+// executor.ErrNoStore, and a database without evento's format record one
+// wrapping executor.ErrNotMigrated. Pebble refuses writes on a read-only
+// database; openings by DSN also wrap the Store with executor.ReadOnly so
+// every write fails with executor.ErrReadOnly. Pebble still takes the
+// directory's lock: a store another process has open gives
+// executor.ErrLocked.
+func WithReadOnly(ro bool) Option { return func(c *config) { c.readOnly = ro } }
 
 // WithClock sets the clock used for lease expiry, event timestamps and
 // bookkeeping times. The default is time.Now.
@@ -209,6 +223,16 @@ func open(ctx context.Context, path string, fs vfs.FS, opts []Option) (*Store, e
 	if fs != nil {
 		po.FS = fs
 	}
+	if cfg.readOnly {
+		if fs != nil {
+			return nil, fmt.Errorf("pebble executor: read_only on an in-memory store: %w", executor.ErrInvalidDSN)
+		}
+		if err := hasStore(path, po.FS); err != nil {
+			return nil, err
+		}
+		po.ReadOnly = true
+		cfg.migrate = false // newStore writes nothing
+	}
 	if !cfg.migrate {
 		po.ErrorIfNotExists = true
 		if fs == nil && po.FS == nil {
@@ -230,6 +254,12 @@ func open(ctx context.Context, path string, fs vfs.FS, opts []Option) (*Store, e
 	}
 	db, err := pdb.Open(path, &po)
 	if err != nil {
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) {
+			return nil, fmt.Errorf("pebble executor: open %q: %v: %w", path, err, executor.ErrLocked)
+		}
+		if cfg.readOnly && errors.Is(err, pdb.ErrDBDoesNotExist) {
+			return nil, fmt.Errorf("pebble executor: open %q read-only: no store there: %w", path, executor.ErrNoStore)
+		}
 		if !cfg.migrate && errors.Is(err, pdb.ErrDBDoesNotExist) {
 			return nil, fmt.Errorf("pebble executor: open %q with migrate=false: no store there: %w", path, executor.ErrNotMigrated)
 		}
@@ -241,6 +271,27 @@ func open(ctx context.Context, path string, fs vfs.FS, opts []Option) (*Store, e
 		return nil, err
 	}
 	return s, nil
+}
+
+// hasStore checks, creating nothing, that the directory path holds a Pebble
+// database (a MANIFEST file).
+func hasStore(path string, fs vfs.FS) error {
+	if fs == nil {
+		fs = vfs.Default
+	}
+	names, err := fs.List(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("pebble executor: open %q read-only: no such directory: %w", path, executor.ErrNoStore)
+		}
+		return fmt.Errorf("pebble executor: open %q read-only: %w", path, err)
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, "MANIFEST-") {
+			return nil
+		}
+	}
+	return fmt.Errorf("pebble executor: open %q read-only: the directory holds no Pebble store: %w", path, executor.ErrNoStore)
 }
 
 // New returns a Store over a database the caller opened. The caller keeps

@@ -68,6 +68,7 @@ type config struct {
 	maxConns     int
 	logger       *slog.Logger
 	migrate      bool
+	readOnly     bool
 }
 
 func defaults() config {
@@ -221,6 +222,16 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 
 func (c *connector) Driver() driver.Driver { return c.base.Driver() }
 
+// WithReadOnly sets whether Open opens the file read-only (the DSN option
+// read_only; default false): SQLite's mode=ro, no DDL, no pragma that
+// writes. A missing file gives an error wrapping executor.ErrNoStore and is
+// not created; a file without evento's current schema one wrapping
+// executor.ErrNotMigrated. Openings by DSN also wrap the Store with
+// executor.ReadOnly so every write fails with executor.ErrReadOnly.
+func WithReadOnly(ro bool) Option {
+	return func(c *config) { c.readOnly = ro }
+}
+
 // Open opens (creating if needed) the SQLite database file at path and
 // migrates its schema.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
@@ -262,6 +273,15 @@ func OpenMemory(ctx context.Context, opts ...Option) (*Store, error) {
 }
 
 func openPath(ctx context.Context, path, tmpDir string, cfg config) (*Store, error) {
+	if cfg.readOnly {
+		if tmpDir != "" {
+			return nil, fmt.Errorf("sqlite executor: read_only on an in-memory store: %w", executor.ErrInvalidDSN)
+		}
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("sqlite executor: open %q read-only: no such file: %w", path, executor.ErrNoStore)
+		}
+		cfg.migrate = false // no DDL, no journal_mode
+	}
 	if !cfg.migrate {
 		// SQLite would create an empty file.
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
@@ -269,6 +289,9 @@ func openPath(ctx context.Context, path, tmpDir string, cfg config) (*Store, err
 		}
 	}
 	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath()}
+	if cfg.readOnly {
+		u.RawQuery = "mode=ro"
+	}
 	base, err := msqlite.NewConnector(u.String())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite executor: open %q: %w", path, err)
@@ -456,7 +479,14 @@ func openDSN(ctx context.Context, dsn string) (evento.Executor, error) {
 	if path == ":memory:" {
 		return OpenMemory(ctx, opts...)
 	}
-	return Open(ctx, path, opts...)
+	s, err := Open(ctx, path, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.readOnly {
+		return executor.ReadOnly(s), nil
+	}
+	return s, nil
 }
 
 // parseDSN splits "sqlite:<path>?opt=v&…" into a path and options:
@@ -466,6 +496,8 @@ func openDSN(ctx context.Context, dsn string) (evento.Executor, error) {
 //	max_page_size=<n>            largest page a Read may ask for
 //	default_page_size=<n>        page size of a Read that sets neither First nor Last
 //	migrate=true|false           false: no DDL; ErrNotMigrated if not current
+//	read_only=true|false         true: open the file read-only, create nothing
+//	                             (ErrNoStore if missing; writes ErrReadOnly)
 //
 // synchronous=off|normal|full|extra and busy_timeout=<ms> (and their
 // _-prefixed and sync spellings) are deprecated aliases of durability and
@@ -492,7 +524,7 @@ func parseDSN(dsn string) (string, []Option, error) {
 	if err != nil {
 		return "", nil, bad("options: %v", err)
 	}
-	const known = "known: durability, lock_timeout, max_page_size, default_page_size, migrate"
+	const known = "known: durability, lock_timeout, max_page_size, default_page_size, migrate, read_only"
 	var opts []Option
 	var errs []error
 	seen := map[string]string{} // canonical name -> spelling used
@@ -552,6 +584,13 @@ func parseDSN(dsn string) (string, []Option, error) {
 				continue
 			}
 			opts = append(opts, WithMigrate(b))
+		case "read_only":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, bad("option read_only=%q is not a boolean", v))
+				continue
+			}
+			opts = append(opts, WithReadOnly(b))
 		case "max_page":
 			errs = append(errs, bad("unknown option %q (did you mean max_page_size?)", k))
 		case "schema", "ordering":
