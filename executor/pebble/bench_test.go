@@ -3,6 +3,7 @@ package pebble
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,20 +12,27 @@ import (
 
 	pdb "github.com/cockroachdb/pebble/v2"
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/internal/rawengine"
 )
 
-// The benchmarks compare the Store with raw Pebble doing the same minimal
-// work in the same run, and report:
+// The benchmarks W1–W5 measure the Store against two raw Pebble stores in
+// the same run (rawengine.Compare, interleaved rounds) and report:
 //
-//	events/s       the Store's throughput
-//	raw_events/s   raw Pebble's throughput
-//	ratio_vs_raw   events/s ÷ raw_events/s
+//	events/s          the Store
+//	raw_events/s      rawengine.Pebble: one log record per event plus the
+//	                  unique (type, id, version) key, nothing else
+//	ratio_vs_raw      events/s ÷ raw_events/s (DESIGN.md's targets)
+//	layout_events/s   raw Pebble writing/reading the Store's own keys
+//	ratio_vs_layout   the Store's code on its own layout
+//	schema_cost       layout ÷ minimal: what the layout costs Pebble
 //
-// The two sides alternate in halves so that drift of the machine (other
-// processes, page cache) hits both alike. Durable benchmarks use real
-// directories and synced commits. Run, e.g.:
+// Durable benchmarks use real directories and synced commits. One command
+// runs them all:
 //
-//	go test ./executor/pebble/ -run '^$' -bench . -benchtime=2000x
+//	go test ./executor/pebble/ -run '^$' -bench 'W[1-5]' -benchtime=2s
+//
+// BenchmarkKeyWriteCost measures each key per event; BenchmarkFirstPageByType
+// the flatness of a type query (EVENTO_BENCH_1M=1 for 1M unrelated events).
 
 var payload = []byte(strings.Repeat("p", 100))
 
@@ -33,13 +41,29 @@ func benchEvent(typ, id string, v uint64) evento.Event {
 		Metadata: evento.Metadata{CorrelationID: "corr-0123456789"}}
 }
 
-// rawStore is raw Pebble writing the same keys the Store writes.
+// The Store's keys per event, for rawStore.skip.
+const (
+	keyAggregate = 1 << iota // (type, id, version) → the event
+	keyType
+	keyTypeName
+	keyRouting
+	keyRoutType
+	keyRoutName
+)
+
+var keyNames = []struct {
+	bit  int
+	name string
+}{{keyAggregate, "aggregate"}, {keyType, "type"}, {keyTypeName, "type_name"}, {keyRouting, "routing"}, {keyRoutType, "routing_type"}, {keyRoutName, "routing_type_name"}}
+
+// rawStore is raw Pebble writing the Store's keys (less those in skip).
 type rawStore struct {
 	db    *pdb.DB
 	pos   atomic.Uint64
 	ulids *evento.ULIDSource
-	// pointer stores only the position under the aggregate key (the
-	// layout the Store does not use), for BenchmarkLayoutWriteCost.
+	skip  int
+	// pointer stores only the position under the aggregate key, for
+	// BenchmarkKeyWriteCost.
 	pointer bool
 }
 
@@ -52,28 +76,45 @@ func openRaw(b *testing.B) *rawStore {
 	return &rawStore{db: db, ulids: evento.NewULIDSource()}
 }
 
+// openMinimal opens rawengine's minimal Pebble store with the Store's cache size.
+func openMinimal(b *testing.B) *rawengine.Pebble {
+	r, err := rawengine.OpenPebble(b.TempDir(), &pdb.Options{CacheSize: defaultCacheSize})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close() })
+	return r
+}
+
 // addEvent adds one event's keys to batch, the minimal equivalent of what
 // the Store's committer writes.
-func addEvent(batch *pdb.Batch, e *evento.Event, meta []byte, key, val []byte, pointer bool) ([]byte, []byte) {
+func (r *rawStore) addEvent(batch *pdb.Batch, e *evento.Event, meta []byte, key, val []byte) ([]byte, []byte) {
 	val = appendEvent(val[:0], e, meta)
 	key = eventKey(key[:0], e.Position.Seq)
 	batch.Set(key, val, nil)
-	key = appendU64(aggregatePrefix(key[:0], e.AggregateType, e.AggregateID), e.Version)
-	if pointer {
-		batch.Set(key, val[valuePosOffset:valuePosOffset+8], nil)
-	} else {
-		batch.Set(key, val, nil)
+	if r.skip&keyAggregate == 0 {
+		key = appendU64(aggregatePrefix(key[:0], e.AggregateType, e.AggregateID), e.Version)
+		if r.pointer {
+			batch.Set(key, val[valuePosOffset:valuePosOffset+8], nil)
+		} else {
+			batch.Set(key, val, nil)
+		}
 	}
-	key = appendU64(typePrefix(key[:0], e.AggregateType), e.Position.Seq)
-	batch.Set(key, nil, nil)
-	key = appendU64(typeNamePrefix(key[:0], e.AggregateType, e.Name), e.Position.Seq)
-	batch.Set(key, nil, nil)
-	key = appendU64(routingPrefix(key[:0], e.RoutingKey), e.Position.Seq)
-	batch.Set(key, nil, nil)
-	key = appendU64(routTypePrefix(key[:0], e.RoutingKey, e.AggregateType), e.Position.Seq)
-	batch.Set(key, nil, nil)
-	key = appendU64(routNamePrefix(key[:0], e.RoutingKey, e.AggregateType, e.Name), e.Position.Seq)
-	batch.Set(key, nil, nil)
+	for _, k := range []struct {
+		bit    int
+		prefix func([]byte) []byte
+	}{
+		{keyType, func(b []byte) []byte { return typePrefix(b, e.AggregateType) }},
+		{keyTypeName, func(b []byte) []byte { return typeNamePrefix(b, e.AggregateType, e.Name) }},
+		{keyRouting, func(b []byte) []byte { return routingPrefix(b, e.RoutingKey) }},
+		{keyRoutType, func(b []byte) []byte { return routTypePrefix(b, e.RoutingKey, e.AggregateType) }},
+		{keyRoutName, func(b []byte) []byte { return routNamePrefix(b, e.RoutingKey, e.AggregateType, e.Name) }},
+	} {
+		if r.skip&k.bit == 0 {
+			key = appendU64(k.prefix(key[:0]), e.Position.Seq)
+			batch.Set(key, nil, nil)
+		}
+	}
 	return key, val
 }
 
@@ -90,7 +131,7 @@ func (r *rawStore) rawWrite(events []evento.Event) error {
 		e.Timestamp = now
 		e.ID = r.ulids.New(now)
 		meta, _ := evento.EncodeMetadata(e.Metadata)
-		key, val = addEvent(batch, e, meta, key, val, r.pointer)
+		key, val = r.addEvent(batch, e, meta, key, val)
 	}
 	return batch.Commit(pdb.Sync)
 }
@@ -104,183 +145,151 @@ func openBenchStore(b *testing.B) *Store {
 	return s
 }
 
-// compare runs raw and ours for b.N operations each, alternating in ten
-// rounds (of b.N/10 operations) so that drift of the machine (other processes, page cache) hits
-// both alike, and reports the metrics. perOp is the number of events per
-// operation.
-func compare(b *testing.B, perOp int, raw, ours func(from, to int)) {
-	b.Helper()
-	var rawDur, ourDur time.Duration
-	const rounds = 10
-	b.ResetTimer()
-	for r := range rounds {
-		from, to := b.N*r/rounds, b.N*(r+1)/rounds
-		if from == to {
-			continue
-		}
-		// Alternate which side goes first, so that each suffers the
-		// other's background compactions alike.
-		if r%2 == 0 {
-			t0 := time.Now()
-			raw(from, to)
-			t1 := time.Now()
-			ours(from, to)
-			rawDur += t1.Sub(t0)
-			ourDur += time.Since(t1)
-		} else {
-			t0 := time.Now()
-			ours(from, to)
-			t1 := time.Now()
-			raw(from, to)
-			ourDur += t1.Sub(t0)
-			rawDur += time.Since(t1)
-		}
-	}
-	b.StopTimer()
-	events := float64(b.N * perOp)
-	ourRate := events / ourDur.Seconds()
-	rawRate := events / rawDur.Seconds()
-	b.ReportMetric(ourRate, "events/s")
-	b.ReportMetric(rawRate, "raw_events/s")
-	b.ReportMetric(ourRate/rawRate, "ratio_vs_raw")
-	b.ReportMetric(0, "ns/op")
-}
-
-// BenchmarkAppend1Writer: one writer, one event per durable commit.
-func BenchmarkAppend1Writer(b *testing.B) {
-	s := openBenchStore(b)
-	r := openRaw(b)
+// BenchmarkW1Append1Writer: one writer, one event per durable commit.
+func BenchmarkW1Append1Writer(b *testing.B) {
+	s, m, l := openBenchStore(b), openMinimal(b), openRaw(b)
 	ctx := context.Background()
-	compare(b, 1, func(from, to int) {
-		for i := from; i < to; i++ {
-			if err := r.rawWrite([]evento.Event{benchEvent("bank/Account", "acc-1", uint64(i+1))}); err != nil {
-				b.Fatal(err)
+	one := func(i int) []evento.Event { return []evento.Event{benchEvent("bank/Account", "acc-1", uint64(i+1))} }
+	rawengine.Compare(b, 1, rawengine.Sides{
+		Ours: func(from, to int) {
+			for i := from; i < to; i++ {
+				if err := s.Write(ctx, one(i)); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	}, func(from, to int) {
-		for i := from; i < to; i++ {
-			if err := s.Write(ctx, []evento.Event{benchEvent("bank/Account", "acc-1", uint64(i+1))}); err != nil {
-				b.Fatal(err)
+		},
+		Raw: func(from, to int) {
+			for i := from; i < to; i++ {
+				if err := m.Append(ctx, one(i)); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
+		},
+		Layout: func(from, to int) {
+			for i := from; i < to; i++ {
+				if err := l.rawWrite(one(i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		},
 	})
 }
 
-// BenchmarkAppend16Writers: 16 goroutines, one aggregate each, one event
-// per durable commit. Raw Pebble locks per aggregate and each goroutine
-// syncs its own batch (Pebble's WAL groups concurrent syncs).
-func BenchmarkAppend16Writers(b *testing.B) {
+// BenchmarkW2Append16Writers: 16 goroutines, one aggregate each, one event
+// per durable commit. The raw stores lock per aggregate and each goroutine
+// syncs its own batch (Pebble's commit pipeline shares concurrent syncs).
+func BenchmarkW2Append16Writers(b *testing.B) {
 	const writers = 16
-	s := openBenchStore(b)
-	r := openRaw(b)
+	s, m, l := openBenchStore(b), openMinimal(b), openRaw(b)
 	ctx := context.Background()
 	var locks [writers]sync.Mutex
-	var rawVersions, ourVersions [writers]uint64
-	parallel := func(from, to int, op func(w int)) {
-		var next atomic.Int64
-		next.Store(int64(from))
-		var wg sync.WaitGroup
-		for w := range writers {
-			wg.Go(func() {
-				for next.Add(1) <= int64(to) {
-					op(w)
-				}
-			})
+	var versions [3][writers]uint64
+	op := func(side, w int, write func([]evento.Event) error) {
+		locks[w].Lock() // one goroutine per aggregate at a time
+		defer locks[w].Unlock()
+		versions[side][w]++
+		if err := write([]evento.Event{benchEvent("bank/Account", fmt.Sprint("acc-", w), versions[side][w])}); err != nil {
+			b.Error(err)
 		}
-		wg.Wait()
 	}
-	compare(b, 1, func(from, to int) {
-		parallel(from, to, func(w int) {
-			locks[w].Lock()
-			defer locks[w].Unlock()
-			rawVersions[w]++
-			if err := r.rawWrite([]evento.Event{benchEvent("bank/Account", fmt.Sprint("acc-", w), rawVersions[w])}); err != nil {
-				b.Error(err)
-			}
-		})
-	}, func(from, to int) {
-		parallel(from, to, func(w int) {
-			ourVersions[w]++ // one goroutine per aggregate at a time
-			if err := s.Write(ctx, []evento.Event{benchEvent("bank/Account", fmt.Sprint("acc-", w), ourVersions[w])}); err != nil {
-				b.Error(err)
-			}
-		})
+	ours := func(evs []evento.Event) error { return s.Write(ctx, evs) }
+	raw := func(evs []evento.Event) error { return m.Append(ctx, evs) }
+	rawengine.Compare(b, 1, rawengine.Sides{
+		Ours:   func(from, to int) { rawengine.Parallel(from, to, writers, func(w int) { op(0, w, ours) }) },
+		Raw:    func(from, to int) { rawengine.Parallel(from, to, writers, func(w int) { op(1, w, raw) }) },
+		Layout: func(from, to int) { rawengine.Parallel(from, to, writers, func(w int) { op(2, w, l.rawWrite) }) },
 	})
-	// How many writes shared each WAL sync.
+	// How many writes shared each of the Store's WAL syncs.
 	b.ReportMetric(float64(b.N)/float64(s.commits.Load()), "writes/commit")
 }
 
-// BenchmarkAppendBatch100: 100 events of one aggregate per durable commit.
-func BenchmarkAppendBatch100(b *testing.B) {
+func batchOf(n, i int, id string) []evento.Event {
+	out := make([]evento.Event, n)
+	for j := range out {
+		out[j] = benchEvent("bank/Account", id, uint64(i*n+j+1))
+	}
+	return out
+}
+
+// BenchmarkW3AppendBatch100: 100 events of one aggregate per durable commit.
+func BenchmarkW3AppendBatch100(b *testing.B) {
 	const n = 100
-	s := openBenchStore(b)
-	r := openRaw(b)
+	s, m, l := openBenchStore(b), openMinimal(b), openRaw(b)
 	ctx := context.Background()
-	batch := func(i int) []evento.Event {
-		out := make([]evento.Event, n)
-		for j := range out {
-			out[j] = benchEvent("bank/Account", "acc-1", uint64(i*n+j+1))
-		}
-		return out
-	}
-	compare(b, n, func(from, to int) {
-		for i := from; i < to; i++ {
-			if err := r.rawWrite(batch(i)); err != nil {
-				b.Fatal(err)
+	rawengine.Compare(b, n, rawengine.Sides{
+		Ours: func(from, to int) {
+			for i := from; i < to; i++ {
+				if err := s.Write(ctx, batchOf(n, i, "acc-1")); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	}, func(from, to int) {
-		for i := from; i < to; i++ {
-			if err := s.Write(ctx, batch(i)); err != nil {
-				b.Fatal(err)
+		},
+		Raw: func(from, to int) {
+			for i := from; i < to; i++ {
+				if err := m.Append(ctx, batchOf(n, i, "acc-1")); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
+		},
+		Layout: func(from, to int) {
+			for i := from; i < to; i++ {
+				if err := l.rawWrite(batchOf(n, i, "acc-1")); err != nil {
+					b.Fatal(err)
+				}
+			}
+		},
 	})
 }
 
-// BenchmarkLayoutWriteCost measures what storing each event in full under
-// both the log key and the aggregate key (the Store's layout) costs on
-// writes, against storing only the position under the aggregate key
-// (which would make every aggregate load one lookup per event, see
-// BenchmarkAggregateLoad100). Both sides are raw Pebble, 100 events per
-// synced commit; ratio_vs_raw is full-layout ÷ pointer-layout throughput.
-func BenchmarkLayoutWriteCost(b *testing.B) {
+// BenchmarkKeyWriteCost measures what each key per event costs writes: raw
+// Pebble writing the Store's full layout (Ours) against the same layout
+// without one key (Raw), 100 events over 10 aggregates per synced commit.
+// ratio_vs_raw below 1 is the key's cost: 0.9 means the key takes 10% of
+// the write throughput. "aggregate_pointer" stores the position instead of
+// the event under the aggregate key.
+func BenchmarkKeyWriteCost(b *testing.B) {
 	const n = 100
-	full, ptr := openRaw(b), openRaw(b)
-	ptr.pointer = true
 	batch := func(i int) []evento.Event {
 		out := make([]evento.Event, n)
 		for j := range out {
-			out[j] = benchEvent("bank/Account", fmt.Sprint("acc-", j%10), uint64(i*n+j+1))
+			out[j] = benchEvent("bank/Account", fmt.Sprint("acc-", j%10), uint64(i*n/10+j/10+1))
+			out[j].RoutingKey = "tenant-1"
 		}
 		return out
 	}
-	compare(b, n, func(from, to int) {
-		for i := from; i < to; i++ {
-			if err := ptr.rawWrite(batch(i)); err != nil {
-				b.Fatal(err)
+	cases := append([]struct {
+		bit  int
+		name string
+	}{{0, "aggregate_pointer"}}, keyNames...)
+	for _, c := range cases {
+		b.Run("without="+c.name, func(b *testing.B) {
+			full, less := openRaw(b), openRaw(b)
+			if c.bit == 0 {
+				less.pointer = true
 			}
-		}
-	}, func(from, to int) {
-		for i := from; i < to; i++ {
-			if err := full.rawWrite(batch(i)); err != nil {
-				b.Fatal(err)
+			less.skip = c.bit
+			run := func(r *rawStore) func(from, to int) {
+				return func(from, to int) {
+					for i := from; i < to; i++ {
+						if err := r.rawWrite(batch(i)); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
 			}
-		}
-	})
+			rawengine.Compare(b, n, rawengine.Sides{Ours: run(full), Raw: run(less)})
+		})
+	}
 }
 
-// BenchmarkAggregateLoad100 loads a 100-event aggregate among 100 others.
-// The Store reads its stream in one range read; raw Pebble looks each
-// event up through a (type, id, version) -> position index.
-func BenchmarkAggregateLoad100(b *testing.B) {
+// BenchmarkW4LoadAggregate loads a 100-event aggregate among 100 others
+// (interleaved in the log). The Store reads its stream in one range read;
+// the minimal store looks each event up through its (type, id, version) →
+// position key; the layout side range-reads the Store's aggregate keys.
+func BenchmarkW4LoadAggregate(b *testing.B) {
 	const aggs, n = 100, 100
-	s := openBenchStore(b)
-	r := openRaw(b)
+	s, m := openBenchStore(b), openMinimal(b)
 	ctx := context.Background()
-	// Fill both, interleaving aggregates so each one's events are spread
-	// over the log.
-	idx := r.db.NewBatch()
 	for v := uint64(1); v <= n; v++ {
 		var evs []evento.Event
 		for a := range aggs {
@@ -289,84 +298,75 @@ func BenchmarkAggregateLoad100(b *testing.B) {
 		if err := s.Write(ctx, evs); err != nil {
 			b.Fatal(err)
 		}
-		raw := make([]evento.Event, len(evs))
-		for i := range evs {
-			raw[i] = benchEvent(evs[i].AggregateType, evs[i].AggregateID, evs[i].Version)
-		}
-		if err := r.rawWrite(raw); err != nil {
+		if err := m.Append(ctx, evs); err != nil {
 			b.Fatal(err)
 		}
-		for _, e := range raw {
-			idx.Set(appendU64(aggregatePrefix([]byte{'i'}, e.AggregateType, e.AggregateID), e.Version), appendU64(nil, e.Position.Seq), nil)
-		}
 	}
-	if err := idx.Commit(pdb.Sync); err != nil {
-		b.Fatal(err)
-	}
-	idx.Close()
-	for _, db := range []*pdb.DB{s.db, r.db} {
+	for _, db := range []*pdb.DB{s.db, m.DB()} {
 		if err := db.Flush(); err != nil {
 			b.Fatal(err)
 		}
 	}
 	target := fmt.Sprint("acc-", aggs/2)
-	compare(b, n, func(from, to int) {
-		key := make([]byte, 0, 64)
-		for i := from; i < to; i++ {
-			// The strongest raw form of per-event lookups: one iterator
-			// per keyspace, a seek per key (cheaper than DB.Get).
-			idxIt, err := r.db.NewIter(&pdb.IterOptions{LowerBound: []byte{'i'}, UpperBound: []byte{'j'}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			logIt, err := r.db.NewIter(&pdb.IterOptions{LowerBound: []byte{tagEvent}, UpperBound: []byte{tagEvent + 1}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			out := make([]evento.Event, 0, n)
-			for v := uint64(1); v <= n; v++ {
-				key = appendU64(aggregatePrefix(append(key[:0], 'i'), "bank/Account", target), v)
-				if !idxIt.SeekGE(key) {
-					b.Fatal("index entry missing")
+	buf := make([]evento.Event, 0, n)
+	rawengine.Compare(b, n, rawengine.Sides{
+		Ours: func(from, to int) {
+			for i := from; i < to; i++ {
+				out, err := s.ReadAggregate(ctx, "bank/Account", target, 0, 0)
+				if err != nil || len(out) != n {
+					b.Fatal(len(out), err)
 				}
-				pos := decodeU64(idxIt.Value())
-				out = append(out, evento.Event{})
-				if err := lookupEvent(logIt, eventKey(key[:0], pos), &out[len(out)-1]); err != nil {
+			}
+		},
+		Raw: func(from, to int) {
+			for i := from; i < to; i++ {
+				out, err := m.Load(ctx, "bank/Account", target, buf[:0])
+				if err != nil || len(out) != n {
+					b.Fatal(len(out), err)
+				}
+			}
+		},
+		Layout: func(from, to int) {
+			prefix := aggregatePrefix(nil, "bank/Account", target)
+			for i := from; i < to; i++ {
+				it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+				if err != nil {
 					b.Fatal(err)
 				}
+				out := buf[:0]
+				for ok := it.First(); ok; ok = it.Next() {
+					out = append(out, evento.Event{})
+					if err := decodeEvent(it.Value(), &out[len(out)-1]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				it.Close()
+				if len(out) != n {
+					b.Fatal(len(out))
+				}
 			}
-			idxIt.Close()
-			logIt.Close()
-			if len(out) != n {
-				b.Fatal(len(out))
-			}
-		}
-	}, func(from, to int) {
-		for i := from; i < to; i++ {
-			out, err := s.ReadAggregate(ctx, "bank/Account", target, 0, 0)
-			if err != nil || len(out) != n {
-				b.Fatal(len(out), err)
-			}
-		}
+		},
 	})
 }
 
-// BenchmarkGlobalScan reads the whole log in order and decodes it: the
-// Store through Read pages of 1000, raw Pebble with one iterator.
-func BenchmarkGlobalScan(b *testing.B) {
+// BenchmarkW5OrderedScan reads the whole log (20,000 events) in order and
+// decodes it: the Store through Read pages of 1000, the minimal store
+// through rawengine.ScanAll pages of 1000, the layout side with one
+// iterator over the Store's log.
+func BenchmarkW5OrderedScan(b *testing.B) {
 	benchScan(b, evento.All())
 }
 
 // BenchmarkCatchUpByTypes is a subscription's catch-up: the OR of two type
-// filters, read through the type indexes in pages of 1000, against raw
-// ordered iteration + decode of the same events.
+// filters, read through the type indexes in pages of 1000, against the
+// minimal store's ordered scan + decode of the same events.
 func BenchmarkCatchUpByTypes(b *testing.B) {
 	benchScan(b, evento.ByType("bank/Account").Or(evento.Filter{AggregateType: "bank/Transfer"}))
 }
 
 func benchScan(b *testing.B, q evento.Query) {
 	const total = 20000
-	s := openBenchStore(b)
+	s, m := openBenchStore(b), openMinimal(b)
 	ctx := context.Background()
 	for i := 0; i < total; i += 100 {
 		evs := make([]evento.Event, 100)
@@ -380,46 +380,128 @@ func benchScan(b *testing.B, q evento.Query) {
 		if err := s.Write(ctx, evs); err != nil {
 			b.Fatal(err)
 		}
-	}
-	if err := s.db.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	compare(b, total, func(from, to int) {
-		for i := from; i < to; i++ {
-			it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: []byte{tagEvent}, UpperBound: []byte{tagEvent + 1}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			n := 0
-			var e evento.Event
-			for ok := it.First(); ok; ok = it.Next() {
-				if err := decodeEvent(it.Value(), &e); err != nil {
-					b.Fatal(err)
-				}
-				n++
-			}
-			it.Close()
-			if n != total {
-				b.Fatal(n)
-			}
+		if err := m.Append(ctx, evs); err != nil {
+			b.Fatal(err)
 		}
-	}, func(from, to int) {
-		for i := from; i < to; i++ {
-			n, c := 0, ""
-			for {
-				p, err := s.Read(ctx, q.First(1000, c))
+	}
+	for _, db := range []*pdb.DB{s.db, m.DB()} {
+		if err := db.Flush(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rawengine.Compare(b, total, rawengine.Sides{
+		Ours: func(from, to int) {
+			for i := from; i < to; i++ {
+				n, c := 0, ""
+				for {
+					p, err := s.Read(ctx, q.First(1000, c))
+					if err != nil {
+						b.Fatal(err)
+					}
+					n += len(p.Events)
+					if !p.PageInfo.HasNextPage {
+						break
+					}
+					c = p.PageInfo.EndCursor
+				}
+				if n != total {
+					b.Fatal(n)
+				}
+			}
+		},
+		Raw: func(from, to int) {
+			for i := from; i < to; i++ {
+				n, err := rawengine.ScanAll(ctx, m, 1000, nil)
+				if err != nil || n != total {
+					b.Fatal(n, err)
+				}
+			}
+		},
+		Layout: func(from, to int) {
+			for i := from; i < to; i++ {
+				it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: []byte{tagEvent}, UpperBound: []byte{tagEvent + 1}})
 				if err != nil {
 					b.Fatal(err)
 				}
-				n += len(p.Events)
-				if !p.PageInfo.HasNextPage {
-					break
+				n := 0
+				page := make([]evento.Event, 1000)
+				for ok := it.First(); ok; ok = it.Next() {
+					if err := decodeEvent(it.Value(), &page[n%1000]); err != nil {
+						b.Fatal(err)
+					}
+					n++
 				}
-				c = p.PageInfo.EndCursor
+				it.Close()
+				if n != total {
+					b.Fatal(n)
+				}
 			}
-			if n != total {
-				b.Fatal(n)
+		},
+	})
+}
+
+// bigSize is the number of unrelated events in the flatness benchmarks'
+// large store: 100k by default, 1M with EVENTO_BENCH_1M=1.
+func bigSize() int {
+	if os.Getenv("EVENTO_BENCH_1M") == "1" {
+		return 1_000_000
+	}
+	return 100_000
+}
+
+// BenchmarkFirstPageByType reads the first page (100) of one type from a
+// store holding 10k unrelated events and from one holding bigSize(), in
+// the same run, and reports big ÷ small time per read (flat_ratio; target
+// ≤ 2) and the same for the first read of each store (first_ratio).
+//
+//	EVENTO_BENCH_1M=1 go test ./executor/pebble/ -run '^$' -bench FirstPageByType -benchtime=1000x
+func BenchmarkFirstPageByType(b *testing.B) {
+	ctx := context.Background()
+	fill := func(unrelated int) *Store {
+		s := openBenchStore(b)
+		for i := 0; i < unrelated; i += 1000 {
+			evs := make([]evento.Event, 0, 1000)
+			for j := i; j < i+1000 && j < unrelated; j++ {
+				evs = append(evs, benchEvent("other/Thing", fmt.Sprint("t-", j/100), uint64(j%100+1)))
+			}
+			if err := s.Write(ctx, evs); err != nil {
+				b.Fatal(err)
+			}
+			if i == unrelated/2 { // the wanted events sit in the middle of the log
+				if err := s.Write(ctx, batchOf(200, 0, "acc-1")); err != nil {
+					b.Fatal(err)
+				}
 			}
 		}
-	})
+		if err := s.db.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+	small, big := fill(10_000), fill(bigSize())
+	q := evento.ByType("bank/Account").First(100, "")
+	read := func(s *Store) time.Duration {
+		t0 := time.Now()
+		p, err := s.Read(ctx, q)
+		if err != nil || len(p.Events) != 100 {
+			b.Fatal(len(p.Events), err)
+		}
+		return time.Since(t0)
+	}
+	first := read(big).Seconds() / read(small).Seconds()
+	var ts, tb time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			ts += read(small)
+			tb += read(big)
+		} else {
+			tb += read(big)
+			ts += read(small)
+		}
+	}
+	b.ReportMetric(float64(ts.Nanoseconds())/float64(b.N), "small_ns/read")
+	b.ReportMetric(float64(tb.Nanoseconds())/float64(b.N), "big_ns/read")
+	b.ReportMetric(tb.Seconds()/ts.Seconds(), "flat_ratio")
+	b.ReportMetric(first, "first_ratio")
 }
