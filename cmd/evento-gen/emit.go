@@ -222,8 +222,52 @@ func (f *file) aggregate(a *aggregate) {
 	f.p("},\n}\n}\n\n")
 
 	for _, e := range a.Events {
+		f.p("// %sHandler handles event %s of %s. A read model that handles some of\n// %s's events implements the interfaces of those; %sHandlersOf builds\n// its handler set.\ntype %sHandler interface {\n", e.Name, e.EventName, A, A, A, e.Name)
+		f.p("// On%s handles event %s; data is its decoded payload.\nOn%s(ctx %s.Context, e *%s.Event, data *%s) error\n}\n\n", e.Name, e.EventName, e.Name, ctx, evento, e.Name)
+	}
+	f.p("// eventoHandlerSpecs%s describes the handler of each event of %s, for\n// %sHandlersOf.\nvar eventoHandlerSpecs%s = []%s.HandlerSpec{\n", A, A, A, A, f.gen())
+	for _, e := range a.Events {
+		f.p("{Event: %sEventName, Method: %q, Data: (*%s)(nil), Bind: func(h any) %s.HandlerFunc {\n", e.Name, "On"+e.Name, e.Name, subscription)
+		f.p("if x, ok := h.(%sHandler); ok {\nreturn %s.Handler(x.On%s)\n}\nreturn nil\n}},\n", e.Name, f.gen(), e.Name)
+	}
+	f.p("}\n\n")
+	var ifaces []string
+	for _, e := range a.Events {
+		ifaces = append(ifaces, e.Name+"Handler")
+	}
+	f.p("%s//\n%s//\n", comment(fmt.Sprintf("%sHandlersOf returns the handler set of the events of %s whose handler interface h implements (%s), so a read model implements only the events it handles. "+
+		"The events it does not handle are acknowledged unread, unless the subscription's safety check is on (then skip them with Subscription.Skip). "+
+		"A read model that handles events of several aggregates passes itself to the HandlersOf of each and registers every set.", A, A, strings.Join(ifaces, ", "))),
+		comment(fmt.Sprintf("So that a misspelt method cannot silently handle nothing, the error (wrapping subscription.ErrInvalidConfig) reports an h that implements none of the interfaces, "+
+			"and any exported method of h meant as a handler of %s that is not one: named On<Event> with another signature, a handler's signature under another name, or a pointer method on a value.", A)))
+	f.p("// To have the compiler check the methods too, assert the interfaces:\n//\n//\tvar _ interface{ %s } = (*ReadModel)(nil)\nfunc %sHandlersOf(h any) (%s.HandlerSet, error) {\nreturn %s.HandlersOf(%sAggregateType, h, eventoHandlerSpecs%s)\n}\n\n",
+		strings.Join(ifaces[:min(2, len(ifaces))], "; "), A, subscription, f.gen(), A, A)
+
+	f.p("// %sCreate starts the first commit of a new %s under a fresh ULID id:\n// aggregator.Create(%sAggregateType).\nfunc %sCreate() *%s.Builder {\nreturn %s.Create(%sAggregateType)\n}\n\n", A, A, A, A, aggregator, aggregator, A)
+	f.p("// %sAppend starts a commit to the %s with this id that expects its\n// current version to be version: aggregator.Append(%sAggregateType, id,\n// version). Events of another aggregate make Commit fail with an error\n// wrapping evento.ErrInvalidEvent.\nfunc %sAppend(id string, version uint64) *%s.Builder {\nreturn %s.Append(%sAggregateType, id, version)\n}\n\n", A, A, A, A, aggregator, aggregator, A)
+
+	for _, e := range a.Events {
 		f.structCodec(m.structs[e.Name])
 	}
+}
+
+// comment wraps text into // lines of at most 76 characters.
+func comment(text string) string {
+	var b strings.Builder
+	n := 0
+	for _, w := range strings.Fields(text) {
+		if n > 0 && n+1+len(w) > 76 {
+			b.WriteString("\n")
+			n = 0
+		}
+		if n == 0 {
+			b.WriteString("//")
+			n = 2
+		}
+		b.WriteString(" " + w)
+		n += 1 + len(w)
+	}
+	return b.String() + "\n"
 }
 
 // guard writes an assignment that only compiles while t has the shape it

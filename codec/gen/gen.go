@@ -6,6 +6,10 @@
 // that is checked into other modules calls it: names are only ever added,
 // and the behaviour of existing ones does not change.
 //
+// HandlersOf builds the handler set of the events whose per-event handler
+// interface a value implements: the code behind the generated
+// <Aggregate>HandlersOf constructors.
+//
 // The helpers keep generated decoders free of allocations for map keys: Key
 // reads a key into a buffer the caller owns, typically an array on the
 // generated decoder's stack, and never hands that buffer to an io.Reader
@@ -17,9 +21,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"reflect"
+	"strings"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/subscription"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
@@ -54,6 +62,109 @@ func Handler[T any](f func(ctx context.Context, e *evento.Event, data *T) error)
 		}
 		return f(ctx, e, &data)
 	}
+}
+
+// HandlerSpec describes the typed handler of one event of an aggregate, for
+// HandlersOf. Generated code declares one per event.
+type HandlerSpec struct {
+	// Event is the stored event name.
+	Event string
+	// Method is the name of the handler method, On<Go name of the event>.
+	Method string
+	// Data is a nil pointer to the event's payload type, such as
+	// (*MoneyDeposited)(nil): handler methods take that pointer type.
+	Data any
+	// Bind returns h's handler of the event, or nil when h does not
+	// implement the event's handler interface.
+	Bind func(h any) subscription.HandlerFunc
+}
+
+// HandlersOf returns the handler set of aggregateType made of the handlers
+// that h implements among specs: a read model implements the methods of
+// the events it handles and no others.
+//
+// Since a value with a misspelt method would silently handle nothing, h
+// must implement at least one of the handlers, and HandlersOf refuses an
+// exported method that is meant as a handler but matches none: a method
+// named after an event's handler with another signature, a method with a
+// handler's signature for one of the events under another name, and a
+// handler method that only *T has when h is a T. The error lists every
+// problem and wraps subscription.ErrInvalidConfig.
+func HandlersOf(aggregateType string, h any, specs []HandlerSpec) (subscription.HandlerSet, error) {
+	set := subscription.HandlerSet{AggregateType: aggregateType, Handlers: map[string]subscription.HandlerFunc{}}
+	if h == nil {
+		return set, fmt.Errorf("gen: handlers of %s from a nil value: %w", aggregateType, subscription.ErrInvalidConfig)
+	}
+	t := reflect.TypeOf(h)
+	byMethod := make(map[string]*HandlerSpec, len(specs))
+	byData := make(map[reflect.Type]*HandlerSpec, len(specs))
+	for i := range specs {
+		s := &specs[i]
+		byMethod[s.Method] = s
+		byData[reflect.TypeOf(s.Data)] = s
+		if f := s.Bind(h); f != nil {
+			set.Handlers[s.Event] = f
+		}
+	}
+	var problems []string
+	methods := t
+	if t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface {
+		methods = reflect.PointerTo(t) // pointer methods, to explain a value passed by copy
+	}
+	for i := 0; i < methods.NumMethod(); i++ {
+		m := methods.Method(i)
+		if s := byMethod[m.Name]; s != nil {
+			if set.Handlers[s.Event] != nil {
+				continue
+			}
+			if _, onValue := t.MethodByName(m.Name); !onValue && methods != t && m.Type == handlerType(methods, s) {
+				problems = append(problems, fmt.Sprintf("%s has a pointer receiver, so %v does not implement it: pass a %v", m.Name, t, methods))
+				continue
+			}
+			problems = append(problems, fmt.Sprintf("%s is %s, want %s", m.Name, signature(m.Type), signature(handlerType(methods, s))))
+			continue
+		}
+		if m.Type.NumIn() == 4 && m.Type.NumOut() == 1 {
+			if s := byData[m.Type.In(3)]; s != nil && set.Handlers[s.Event] == nil && m.Type == handlerType(methods, s) {
+				problems = append(problems, fmt.Sprintf("%s has the signature of the handler of %s, which is named %s", m.Name, s.Event, s.Method))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return set, fmt.Errorf("gen: handlers of %s from %v: %s: %w", aggregateType, t, strings.Join(problems, "; "), subscription.ErrInvalidConfig)
+	}
+	if len(set.Handlers) == 0 {
+		names := make([]string, len(specs))
+		for i, s := range specs {
+			names[i] = s.Method
+		}
+		return set, fmt.Errorf("gen: %v handles no event of %s: it has none of the methods %s: %w", t, aggregateType, strings.Join(names, ", "), subscription.ErrInvalidConfig)
+	}
+	return set, nil
+}
+
+var (
+	contextType = reflect.TypeFor[context.Context]()
+	eventType   = reflect.TypeFor[*evento.Event]()
+	errorType   = reflect.TypeFor[error]()
+)
+
+// handlerType is the method type (with receiver recv) of s's handler.
+func handlerType(recv reflect.Type, s *HandlerSpec) reflect.Type {
+	return reflect.FuncOf([]reflect.Type{recv, contextType, eventType, reflect.TypeOf(s.Data)}, []reflect.Type{errorType}, false)
+}
+
+// signature renders a method type without its receiver.
+func signature(t reflect.Type) string {
+	in := make([]reflect.Type, 0, t.NumIn())
+	for i := 1; i < t.NumIn(); i++ {
+		in = append(in, t.In(i))
+	}
+	out := make([]reflect.Type, t.NumOut())
+	for i := range out {
+		out[i] = t.Out(i)
+	}
+	return reflect.FuncOf(in, out, t.IsVariadic()).String()
 }
 
 // StructLen reads the header of an encoded struct: a map of n keys, an

@@ -254,6 +254,118 @@ func AccountHandlers(h AccountHandler) subscription.HandlerSet {
 	}
 }
 
+// AccountOpenedHandler handles event AccountOpened of Account. A read model that handles some of
+// Account's events implements the interfaces of those; AccountHandlersOf builds
+// its handler set.
+type AccountOpenedHandler interface {
+	// OnAccountOpened handles event AccountOpened; data is its decoded payload.
+	OnAccountOpened(ctx context.Context, e *evento.Event, data *AccountOpened) error
+}
+
+// MoneyDepositedHandler handles event MoneyDeposited of Account. A read model that handles some of
+// Account's events implements the interfaces of those; AccountHandlersOf builds
+// its handler set.
+type MoneyDepositedHandler interface {
+	// OnMoneyDeposited handles event MoneyDeposited; data is its decoded payload.
+	OnMoneyDeposited(ctx context.Context, e *evento.Event, data *MoneyDeposited) error
+}
+
+// MoneyWithdrawnHandler handles event MoneyWithdrawn of Account. A read model that handles some of
+// Account's events implements the interfaces of those; AccountHandlersOf builds
+// its handler set.
+type MoneyWithdrawnHandler interface {
+	// OnMoneyWithdrawn handles event MoneyWithdrawn; data is its decoded payload.
+	OnMoneyWithdrawn(ctx context.Context, e *evento.Event, data *MoneyWithdrawn) error
+}
+
+// TransferReceivedHandler handles event TransferReceived of Account. A read model that handles some of
+// Account's events implements the interfaces of those; AccountHandlersOf builds
+// its handler set.
+type TransferReceivedHandler interface {
+	// OnTransferReceived handles event TransferReceived; data is its decoded payload.
+	OnTransferReceived(ctx context.Context, e *evento.Event, data *TransferReceived) error
+}
+
+// TransferSentHandler handles event TransferSent of Account. A read model that handles some of
+// Account's events implements the interfaces of those; AccountHandlersOf builds
+// its handler set.
+type TransferSentHandler interface {
+	// OnTransferSent handles event TransferSent; data is its decoded payload.
+	OnTransferSent(ctx context.Context, e *evento.Event, data *TransferSent) error
+}
+
+// eventoHandlerSpecsAccount describes the handler of each event of Account, for
+// AccountHandlersOf.
+var eventoHandlerSpecsAccount = []gen.HandlerSpec{
+	{Event: AccountOpenedEventName, Method: "OnAccountOpened", Data: (*AccountOpened)(nil), Bind: func(h any) subscription.HandlerFunc {
+		if x, ok := h.(AccountOpenedHandler); ok {
+			return gen.Handler(x.OnAccountOpened)
+		}
+		return nil
+	}},
+	{Event: MoneyDepositedEventName, Method: "OnMoneyDeposited", Data: (*MoneyDeposited)(nil), Bind: func(h any) subscription.HandlerFunc {
+		if x, ok := h.(MoneyDepositedHandler); ok {
+			return gen.Handler(x.OnMoneyDeposited)
+		}
+		return nil
+	}},
+	{Event: MoneyWithdrawnEventName, Method: "OnMoneyWithdrawn", Data: (*MoneyWithdrawn)(nil), Bind: func(h any) subscription.HandlerFunc {
+		if x, ok := h.(MoneyWithdrawnHandler); ok {
+			return gen.Handler(x.OnMoneyWithdrawn)
+		}
+		return nil
+	}},
+	{Event: TransferReceivedEventName, Method: "OnTransferReceived", Data: (*TransferReceived)(nil), Bind: func(h any) subscription.HandlerFunc {
+		if x, ok := h.(TransferReceivedHandler); ok {
+			return gen.Handler(x.OnTransferReceived)
+		}
+		return nil
+	}},
+	{Event: TransferSentEventName, Method: "OnTransferSent", Data: (*TransferSent)(nil), Bind: func(h any) subscription.HandlerFunc {
+		if x, ok := h.(TransferSentHandler); ok {
+			return gen.Handler(x.OnTransferSent)
+		}
+		return nil
+	}},
+}
+
+// AccountHandlersOf returns the handler set of the events of Account whose
+// handler interface h implements (AccountOpenedHandler,
+// MoneyDepositedHandler, MoneyWithdrawnHandler, TransferReceivedHandler,
+// TransferSentHandler), so a read model implements only the events it
+// handles. The events it does not handle are acknowledged unread, unless
+// the subscription's safety check is on (then skip them with
+// Subscription.Skip). A read model that handles events of several
+// aggregates passes itself to the HandlersOf of each and registers every
+// set.
+//
+// So that a misspelt method cannot silently handle nothing, the error
+// (wrapping subscription.ErrInvalidConfig) reports an h that implements
+// none of the interfaces, and any exported method of h meant as a handler
+// of Account that is not one: named On<Event> with another signature, a
+// handler's signature under another name, or a pointer method on a value.
+//
+// To have the compiler check the methods too, assert the interfaces:
+//
+//	var _ interface{ AccountOpenedHandler; MoneyDepositedHandler } = (*ReadModel)(nil)
+func AccountHandlersOf(h any) (subscription.HandlerSet, error) {
+	return gen.HandlersOf(AccountAggregateType, h, eventoHandlerSpecsAccount)
+}
+
+// AccountCreate starts the first commit of a new Account under a fresh ULID id:
+// aggregator.Create(AccountAggregateType).
+func AccountCreate() *aggregator.Builder {
+	return aggregator.Create(AccountAggregateType)
+}
+
+// AccountAppend starts a commit to the Account with this id that expects its
+// current version to be version: aggregator.Append(AccountAggregateType, id,
+// version). Events of another aggregate make Commit fail with an error
+// wrapping evento.ErrInvalidEvent.
+func AccountAppend(id string, version uint64) *aggregator.Builder {
+	return aggregator.Append(AccountAggregateType, id, version)
+}
+
 func eventoEncodeAccountOpened(enc *msgpack.Encoder, x *AccountOpened) error {
 	if err := enc.EncodeMapLen(2); err != nil {
 		return err

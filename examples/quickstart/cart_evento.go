@@ -169,6 +169,89 @@ func CartHandlers(h CartHandler) subscription.HandlerSet {
 	}
 }
 
+// CartOpenedHandler handles event CartOpened of Cart. A read model that handles some of
+// Cart's events implements the interfaces of those; CartHandlersOf builds
+// its handler set.
+type CartOpenedHandler interface {
+	// OnCartOpened handles event CartOpened; data is its decoded payload.
+	OnCartOpened(ctx context.Context, e *evento.Event, data *CartOpened) error
+}
+
+// ItemAddedHandler handles event ItemAdded of Cart. A read model that handles some of
+// Cart's events implements the interfaces of those; CartHandlersOf builds
+// its handler set.
+type ItemAddedHandler interface {
+	// OnItemAdded handles event ItemAdded; data is its decoded payload.
+	OnItemAdded(ctx context.Context, e *evento.Event, data *ItemAdded) error
+}
+
+// ItemRemovedHandler handles event ItemRemoved of Cart. A read model that handles some of
+// Cart's events implements the interfaces of those; CartHandlersOf builds
+// its handler set.
+type ItemRemovedHandler interface {
+	// OnItemRemoved handles event ItemRemoved; data is its decoded payload.
+	OnItemRemoved(ctx context.Context, e *evento.Event, data *ItemRemoved) error
+}
+
+// eventoHandlerSpecsCart describes the handler of each event of Cart, for
+// CartHandlersOf.
+var eventoHandlerSpecsCart = []gen.HandlerSpec{
+	{Event: CartOpenedEventName, Method: "OnCartOpened", Data: (*CartOpened)(nil), Bind: func(h any) subscription.HandlerFunc {
+		if x, ok := h.(CartOpenedHandler); ok {
+			return gen.Handler(x.OnCartOpened)
+		}
+		return nil
+	}},
+	{Event: ItemAddedEventName, Method: "OnItemAdded", Data: (*ItemAdded)(nil), Bind: func(h any) subscription.HandlerFunc {
+		if x, ok := h.(ItemAddedHandler); ok {
+			return gen.Handler(x.OnItemAdded)
+		}
+		return nil
+	}},
+	{Event: ItemRemovedEventName, Method: "OnItemRemoved", Data: (*ItemRemoved)(nil), Bind: func(h any) subscription.HandlerFunc {
+		if x, ok := h.(ItemRemovedHandler); ok {
+			return gen.Handler(x.OnItemRemoved)
+		}
+		return nil
+	}},
+}
+
+// CartHandlersOf returns the handler set of the events of Cart whose
+// handler interface h implements (CartOpenedHandler, ItemAddedHandler,
+// ItemRemovedHandler), so a read model implements only the events it
+// handles. The events it does not handle are acknowledged unread, unless
+// the subscription's safety check is on (then skip them with
+// Subscription.Skip). A read model that handles events of several
+// aggregates passes itself to the HandlersOf of each and registers every
+// set.
+//
+// So that a misspelt method cannot silently handle nothing, the error
+// (wrapping subscription.ErrInvalidConfig) reports an h that implements
+// none of the interfaces, and any exported method of h meant as a handler
+// of Cart that is not one: named On<Event> with another signature, a
+// handler's signature under another name, or a pointer method on a value.
+//
+// To have the compiler check the methods too, assert the interfaces:
+//
+//	var _ interface{ CartOpenedHandler; ItemAddedHandler } = (*ReadModel)(nil)
+func CartHandlersOf(h any) (subscription.HandlerSet, error) {
+	return gen.HandlersOf(CartAggregateType, h, eventoHandlerSpecsCart)
+}
+
+// CartCreate starts the first commit of a new Cart under a fresh ULID id:
+// aggregator.Create(CartAggregateType).
+func CartCreate() *aggregator.Builder {
+	return aggregator.Create(CartAggregateType)
+}
+
+// CartAppend starts a commit to the Cart with this id that expects its
+// current version to be version: aggregator.Append(CartAggregateType, id,
+// version). Events of another aggregate make Commit fail with an error
+// wrapping evento.ErrInvalidEvent.
+func CartAppend(id string, version uint64) *aggregator.Builder {
+	return aggregator.Append(CartAggregateType, id, version)
+}
+
 func eventoEncodeCartOpened(enc *msgpack.Encoder, x *CartOpened) error {
 	if err := enc.EncodeMapLen(1); err != nil {
 		return err

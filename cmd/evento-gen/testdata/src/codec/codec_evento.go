@@ -284,6 +284,117 @@ func LedgerHandlers(h LedgerHandler) subscription.HandlerSet {
 	}
 }
 
+// CollectionsHandler handles event Collections of Ledger. A read model that handles some of
+// Ledger's events implements the interfaces of those; LedgerHandlersOf builds
+// its handler set.
+type CollectionsHandler interface {
+	// OnCollections handles event Collections; data is its decoded payload.
+	OnCollections(ctx context.Context, e *evento.Event, data *Collections) error
+}
+
+// FallbacksHandler handles event Fallbacks of Ledger. A read model that handles some of
+// Ledger's events implements the interfaces of those; LedgerHandlersOf builds
+// its handler set.
+type FallbacksHandler interface {
+	// OnFallbacks handles event Fallbacks; data is its decoded payload.
+	OnFallbacks(ctx context.Context, e *evento.Event, data *Fallbacks) error
+}
+
+// OmitEmptyHandler handles event OmitEmpty of Ledger. A read model that handles some of
+// Ledger's events implements the interfaces of those; LedgerHandlersOf builds
+// its handler set.
+type OmitEmptyHandler interface {
+	// OnOmitEmpty handles event OmitEmpty; data is its decoded payload.
+	OnOmitEmpty(ctx context.Context, e *evento.Event, data *OmitEmpty) error
+}
+
+// ScalarsHandler handles event Scalars of Ledger. A read model that handles some of
+// Ledger's events implements the interfaces of those; LedgerHandlersOf builds
+// its handler set.
+type ScalarsHandler interface {
+	// OnScalars handles event Scalars; data is its decoded payload.
+	OnScalars(ctx context.Context, e *evento.Event, data *Scalars) error
+}
+
+// TransferHandler handles event Transfer of Ledger. A read model that handles some of
+// Ledger's events implements the interfaces of those; LedgerHandlersOf builds
+// its handler set.
+type TransferHandler interface {
+	// OnTransfer handles event Transfer; data is its decoded payload.
+	OnTransfer(ctx context.Context, e *evento.Event, data *Transfer) error
+}
+
+// eventoHandlerSpecsLedger describes the handler of each event of Ledger, for
+// LedgerHandlersOf.
+var eventoHandlerSpecsLedger = []gen.HandlerSpec{
+	{Event: CollectionsEventName, Method: "OnCollections", Data: (*Collections)(nil), Bind: func(h any) subscription.HandlerFunc {
+		if x, ok := h.(CollectionsHandler); ok {
+			return gen.Handler(x.OnCollections)
+		}
+		return nil
+	}},
+	{Event: FallbacksEventName, Method: "OnFallbacks", Data: (*Fallbacks)(nil), Bind: func(h any) subscription.HandlerFunc {
+		if x, ok := h.(FallbacksHandler); ok {
+			return gen.Handler(x.OnFallbacks)
+		}
+		return nil
+	}},
+	{Event: OmitEmptyEventName, Method: "OnOmitEmpty", Data: (*OmitEmpty)(nil), Bind: func(h any) subscription.HandlerFunc {
+		if x, ok := h.(OmitEmptyHandler); ok {
+			return gen.Handler(x.OnOmitEmpty)
+		}
+		return nil
+	}},
+	{Event: ScalarsEventName, Method: "OnScalars", Data: (*Scalars)(nil), Bind: func(h any) subscription.HandlerFunc {
+		if x, ok := h.(ScalarsHandler); ok {
+			return gen.Handler(x.OnScalars)
+		}
+		return nil
+	}},
+	{Event: TransferEventName, Method: "OnTransfer", Data: (*Transfer)(nil), Bind: func(h any) subscription.HandlerFunc {
+		if x, ok := h.(TransferHandler); ok {
+			return gen.Handler(x.OnTransfer)
+		}
+		return nil
+	}},
+}
+
+// LedgerHandlersOf returns the handler set of the events of Ledger whose
+// handler interface h implements (CollectionsHandler, FallbacksHandler,
+// OmitEmptyHandler, ScalarsHandler, TransferHandler), so a read model
+// implements only the events it handles. The events it does not handle are
+// acknowledged unread, unless the subscription's safety check is on (then
+// skip them with Subscription.Skip). A read model that handles events of
+// several aggregates passes itself to the HandlersOf of each and registers
+// every set.
+//
+// So that a misspelt method cannot silently handle nothing, the error
+// (wrapping subscription.ErrInvalidConfig) reports an h that implements
+// none of the interfaces, and any exported method of h meant as a handler
+// of Ledger that is not one: named On<Event> with another signature, a
+// handler's signature under another name, or a pointer method on a value.
+//
+// To have the compiler check the methods too, assert the interfaces:
+//
+//	var _ interface{ CollectionsHandler; FallbacksHandler } = (*ReadModel)(nil)
+func LedgerHandlersOf(h any) (subscription.HandlerSet, error) {
+	return gen.HandlersOf(LedgerAggregateType, h, eventoHandlerSpecsLedger)
+}
+
+// LedgerCreate starts the first commit of a new Ledger under a fresh ULID id:
+// aggregator.Create(LedgerAggregateType).
+func LedgerCreate() *aggregator.Builder {
+	return aggregator.Create(LedgerAggregateType)
+}
+
+// LedgerAppend starts a commit to the Ledger with this id that expects its
+// current version to be version: aggregator.Append(LedgerAggregateType, id,
+// version). Events of another aggregate make Commit fail with an error
+// wrapping evento.ErrInvalidEvent.
+func LedgerAppend(id string, version uint64) *aggregator.Builder {
+	return aggregator.Append(LedgerAggregateType, id, version)
+}
+
 func eventoEncodeCollections(enc *msgpack.Encoder, x *Collections) error {
 	if err := enc.EncodeMapLen(13); err != nil {
 		return err
