@@ -27,8 +27,9 @@ func main() {
 	}
 	defer exec.Close()
 
-	// Commit: a new cart with three events, atomically.
-	b := aggregator.Create(CartAggregateType).
+	// Commit: a new cart with three events, atomically. (CartAppend(id,
+	// version) continues an existing one.)
+	b := CartCreate().
 		Event(CartOpened{Owner: "ada"}).
 		Event(ItemAdded{SKU: "book", Qty: 2}).
 		Event(ItemAdded{SKU: "pen", Qty: 1})
@@ -44,26 +45,28 @@ func main() {
 	}
 	fmt.Printf("cart of %s at version %d: %v\n", cart.Owner, version, cart.Items)
 
-	// Subscribe: a read model fed by typed handlers (generated interface).
+	// Subscribe: a read model fed by the typed handlers it implements.
 	rm := &itemsSold{}
-	sub := subscription.New("items-sold").HandleSet(CartHandlers(rm))
+	handlers, err := CartHandlersOf(rm)
+	if err != nil {
+		log.Fatal(err)
+	}
+	sub := subscription.New("items-sold").HandleSet(handlers)
 	if err := sub.CatchUp(ctx, exec); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("items-sold handled %d new item(s)\n", rm.total)
 }
 
-// itemsSold implements the generated CartHandler interface: forgetting a
-// method is a compile error.
+// itemsSold handles only ItemAdded: it implements the generated
+// ItemAddedHandler interface, which the line below has the compiler check.
+// (To handle every event, implement CartHandler and pass it to
+// CartHandlers: then a missing method is a compile error.)
 type itemsSold struct{ total int }
 
-func (r *itemsSold) OnCartOpened(ctx context.Context, e *evento.Event, d *CartOpened) error {
-	return nil
-}
+var _ ItemAddedHandler = (*itemsSold)(nil)
+
 func (r *itemsSold) OnItemAdded(ctx context.Context, e *evento.Event, d *ItemAdded) error {
 	r.total += d.Qty
-	return nil
-}
-func (r *itemsSold) OnItemRemoved(ctx context.Context, e *evento.Event, d *ItemRemoved) error {
 	return nil
 }

@@ -20,7 +20,7 @@ func TestQuickstartFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer exec.Close()
-	b := aggregator.Create(CartAggregateType).
+	b := CartCreate().
 		Event(CartOpened{Owner: "ada"}).
 		Event(ItemAdded{SKU: "book", Qty: 2}).
 		Event(ItemAdded{SKU: "pen", Qty: 1})
@@ -32,8 +32,22 @@ func TestQuickstartFlow(t *testing.T) {
 		t.Fatalf("Load = %d, %v, %+v", v, err, cart)
 	}
 	rm := &itemsSold{}
-	if err := subscription.New("items-sold").HandleSet(CartHandlers(rm)).CatchUp(ctx, exec); err != nil || rm.total != 3 {
+	handlers, err := CartHandlersOf(rm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(handlers.Handlers) != 1 || handlers.Handlers[ItemAddedEventName] == nil {
+		t.Fatalf("itemsSold's handler set: %v", handlers.Handlers)
+	}
+	if err := subscription.New("items-sold").HandleSet(handlers).CatchUp(ctx, exec); err != nil || rm.total != 3 {
 		t.Fatalf("CatchUp: total %d, %v", rm.total, err)
+	}
+	// More items to a cart loaded at version 3: CartAppend carries the type.
+	if v, err := CartAppend(b.ID(), 3).Event(ItemRemoved{SKU: "pen"}).Event(ItemAdded{SKU: "ink", Qty: 4}).Commit(ctx, exec); err != nil || v != 5 {
+		t.Fatalf("CartAppend commit = %d, %v", v, err)
+	}
+	if err := subscription.New("items-sold").HandleSet(handlers).CatchUp(ctx, exec); err != nil || rm.total != 7 {
+		t.Fatalf("second CatchUp: total %d, %v", rm.total, err)
 	}
 }
 
