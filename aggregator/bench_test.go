@@ -8,15 +8,22 @@ import (
 	"github.com/evento-go/evento/aggregator"
 	"github.com/evento-go/evento/executor"
 	_ "github.com/evento-go/evento/executor/pebble"
+	"github.com/evento-go/evento/executor/postgres/postgrestest"
+	_ "github.com/evento-go/evento/executor/sqlite"
 	"github.com/evento-go/evento/snapshot"
 )
 
 // benchStore opens a Pebble store holding a 10-event and a 10,000-event
 // counter, the long one with a snapshot at its head (revision r1).
 func benchStore(b *testing.B) (s aggregator.Store, short, long string) {
+	return benchStoreAt(b, "pebble:"+b.TempDir())
+}
+
+// benchStoreAt is benchStore on the store at dsn.
+func benchStoreAt(b *testing.B, dsn string) (s aggregator.Store, short, long string) {
 	b.Helper()
 	ctx := context.Background()
-	exec, err := executor.Open(ctx, "pebble:"+b.TempDir())
+	exec, err := executor.Open(ctx, dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -145,6 +152,40 @@ func BenchmarkLoad(b *testing.B) {
 		b.ReportMetric(float64(tLong.Nanoseconds())/n, "long-snap-ns/load")
 		b.ReportMetric(float64(tLong)/float64(tShort), "long-snap/short")
 	})
+}
+
+// BenchmarkSnapshotRatio is the snapshot target on every backend: it
+// alternates a 10-event load (snapshots enabled, none due, so it pays the
+// snapshot lookup) and a 10,000-event load from a snapshot at its head, and
+// reports long-snap/short (target <= 2).
+//
+//	go test ./aggregator/ -run '^$' -bench SnapshotRatio -benchtime=2000x
+func BenchmarkSnapshotRatio(b *testing.B) {
+	for _, backend := range []struct {
+		name string
+		dsn  func(b *testing.B) string
+	}{
+		{"pebble", func(b *testing.B) string { return "pebble:" + b.TempDir() }},
+		{"sqlite", func(b *testing.B) string { return "sqlite:" + b.TempDir() + "/bench.db" }},
+		{"postgres", func(b *testing.B) string { return postgrestest.DSN(b) }},
+	} {
+		b.Run(backend.name, func(b *testing.B) {
+			s, short, long := benchStoreAt(b, backend.dsn(b))
+			var tShort, tLong time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				loadOrFail(b, s, short, 10)
+				t1 := time.Now()
+				loadOrFail(b, s, long, 10_000)
+				tLong += time.Since(t1)
+				tShort += t1.Sub(t0)
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(tShort.Nanoseconds())/n, "short-ns/load")
+			b.ReportMetric(float64(tLong.Nanoseconds())/n, "long-snap-ns/load")
+			b.ReportMetric(float64(tLong)/float64(tShort), "long-snap/short")
+		})
+	}
 }
 
 // BenchmarkReplayVsLookups compares a full replay of the 10,000-event
