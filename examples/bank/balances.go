@@ -53,28 +53,37 @@ func balancesOn(ctx context.Context, exec evento.Executor) (balanceStore, error)
 // Balances is the subscription that keeps the balances read model.
 func Balances(rm balanceStore) *subscription.Subscription {
 	return subscription.New(BalancesKey).Transactional(true).
-		HandleAll(AccountAggregateType, func(ctx context.Context, e *evento.Event) error {
-			var delta int64
-			var err error
-			switch e.Name {
-			case MoneyDepositedEventName:
-				var v MoneyDeposited
-				err, delta = evento.Unmarshal(e.Data, &v), v.Amount
-			case MoneyWithdrawnEventName:
-				var v MoneyWithdrawn
-				err, delta = evento.Unmarshal(e.Data, &v), -v.Amount
-			case TransferSentEventName:
-				var v TransferSent
-				err, delta = evento.Unmarshal(e.Data, &v), -v.Amount
-			case TransferReceivedEventName:
-				var v TransferReceived
-				err, delta = evento.Unmarshal(e.Data, &v), v.Amount
-			}
-			if err != nil {
-				return err
-			}
-			return rm.add(ctx, e.AggregateID, delta)
-		})
+		HandleSet(AccountHandlers(balanceHandlers{rm})) // generated: one typed method per event
+}
+
+// balanceHandlers turns each event of an account into a change of its
+// balance. It implements the generated AccountHandler interface, so an
+// event added to Account without a method here does not compile.
+type balanceHandlers struct{ rm balanceStore }
+
+// OnAccountOpened records the new account's zero balance.
+func (h balanceHandlers) OnAccountOpened(ctx context.Context, e *evento.Event, _ *AccountOpened) error {
+	return h.rm.add(ctx, e.AggregateID, 0)
+}
+
+// OnMoneyDeposited adds the deposit.
+func (h balanceHandlers) OnMoneyDeposited(ctx context.Context, e *evento.Event, d *MoneyDeposited) error {
+	return h.rm.add(ctx, e.AggregateID, d.Amount)
+}
+
+// OnMoneyWithdrawn takes the withdrawal off.
+func (h balanceHandlers) OnMoneyWithdrawn(ctx context.Context, e *evento.Event, d *MoneyWithdrawn) error {
+	return h.rm.add(ctx, e.AggregateID, -d.Amount)
+}
+
+// OnTransferSent takes the transfer off the sender.
+func (h balanceHandlers) OnTransferSent(ctx context.Context, e *evento.Event, d *TransferSent) error {
+	return h.rm.add(ctx, e.AggregateID, -d.Amount)
+}
+
+// OnTransferReceived adds the transfer to the receiver.
+func (h balanceHandlers) OnTransferReceived(ctx context.Context, e *evento.Event, d *TransferReceived) error {
+	return h.rm.add(ctx, e.AggregateID, d.Amount)
 }
 
 type pebbleBalances struct{ view *pebble.ReadModel }
