@@ -78,6 +78,7 @@ func Handle[A Aggregate](ctx context.Context, store Store, id string, newAgg fun
 		id = ulid.Make().String()
 	}
 	res := Result[A]{ID: id}
+	ctx, observed := observeHandle[A](ctx, store, id)
 	err := o.retry(ctx, func(ctx context.Context, attempt int) error {
 		res.Attempts = attempt
 		agg := newAgg()
@@ -129,6 +130,9 @@ func Handle[A Aggregate](ctx context.Context, store Store, id string, newAgg fun
 	var ae *appliedError
 	if errors.As(err, &ae) {
 		err = ae.err
+	}
+	if observed != nil {
+		observed(&res, err)
 	}
 	return res, err
 }

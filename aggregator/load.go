@@ -232,10 +232,10 @@ func (o *options) saveDue(ctx context.Context, store Store, agg Aggregate, rev s
 	return true, nil
 }
 
-// load replays aggregate id into agg up to target (0: the head). save
+// loadState replays aggregate id into agg up to target (0: the head). save
 // allows a policy snapshot at the end. The info's Version is the version
 // reached, also on error.
-func (o *options) load(ctx context.Context, store Store, id string, agg Aggregate, target uint64, save bool) (LoadInfo, error) {
+func (o *options) loadState(ctx context.Context, store Store, id string, agg Aggregate, target uint64, save bool) (LoadInfo, error) {
 	typ := agg.AggregateType()
 	rev := o.revisionFor(agg)
 	useSnap := rev != "" && snapshot.Decodable(agg)

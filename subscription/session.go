@@ -515,7 +515,7 @@ func (s *session) callIn(ctx context.Context, h HandlerFunc, e *evento.Event, at
 			err = fmt.Errorf("%w: %v", ErrHandlerPanic, r)
 		}
 	}()
-	return h(ctx, e)
+	return s.invoke(ctx, h, e, attempt)
 }
 
 // flush acknowledges the pending progress, parked events and last error.

@@ -37,6 +37,10 @@ type SubscriberStatus struct {
 	// SinceAck is the time since the last acknowledgement (by this
 	// process's clock against the store's AckedAt), 0 if there was none.
 	SinceAck time.Duration
+	// OldestPending is the timestamp of the first event this subscriber
+	// still has to process (zero when none, or when no selection is
+	// recorded): the age of its backlog, for lag in time.
+	OldestPending time.Time
 }
 
 // MarshalText makes a Selection print as its String in JSON.
@@ -109,6 +113,9 @@ func (st *SubscriberStatus) countPending(ctx context.Context, exec evento.Execut
 		for i := range page.Events {
 			e := &page.Events[i]
 			if n <= 1 || PartitionOf(e.AggregateID, n) == st.Partition {
+				if st.Pending == 0 {
+					st.OldestPending = e.Timestamp
+				}
 				st.Pending++
 			}
 		}

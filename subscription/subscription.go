@@ -264,6 +264,9 @@ type Config struct {
 	// Signals are optional callbacks fired at lease, ack and stop events,
 	// for tests and instrumentation.
 	Signals *Signals
+	// Intercept, when set, runs around every handler call (tracing,
+	// metrics); see Interceptor and Subscription.Intercept.
+	Intercept Interceptor
 }
 
 // EnsureDefaults fills the zero fields of c with their defaults.

@@ -62,6 +62,8 @@ type Store struct {
 	entriesRead atomic.Uint64 // index entries read by Read, for tests
 	commits     atomic.Uint64 // Pebble batches the committer wrote
 
+	commitObs atomic.Pointer[CommitObserver] // set by ObserveCommits
+
 	// Committer-owned state.
 	next     uint64 // next position to assign
 	lastID   ulid.ULID

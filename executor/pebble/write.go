@@ -219,6 +219,7 @@ func (s *Store) commitGroup(batch *pdb.Batch, group []*writeReq) (reusable bool)
 		}
 		s.next = next
 		s.lastTS = now
+		s.observeCommit(len(group), count)
 		// Committed and synced: readers may now see the group.
 		s.head.Store(next - 1)
 		if s.cfg.cacheSize > 0 {
