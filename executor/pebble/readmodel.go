@@ -269,3 +269,10 @@ func (r *ReadModel) Clear(ctx context.Context) error {
 	}
 	return r.s.commit(b)
 }
+
+// DropReadModel deletes subscription key's whole namespace
+// (ReadModel(key).Clear). subscription.DropVersion calls it through
+// subscription.ReadModelDropper when it drops a read-model version.
+func (s *Store) DropReadModel(ctx context.Context, key string) error {
+	return s.ReadModel(key).Clear(ctx)
+}
