@@ -214,34 +214,45 @@
 // commits; when it is lost, a poller watches Head until it is back, and it
 // reconnects with backoff.
 //
+// # Indexes, and what each costs
+//
+// The primary key (tx, seq) orders the log; UNIQUE (aggregate_type,
+// aggregate_id, version) enforces versions and serves ReadAggregate, the
+// predecessor check and AggregateVersion. Each secondary index serves one
+// query shape and ends in (tx, seq), so a page is an index range in global
+// order in either direction:
+//
+//	index                      query shape
+//	events_type                by type
+//	events_type_routing        by type with a key / "no key"
+//	events_name                by type + name
+//	events_name_routing        by type + name with a key / "no key"
+//	events_aggregate           type + id
+//	events_aggregate_routing   type + id with a key / "no key"
+//	events_routing             all events with a key / "no key"
+//
+// BenchmarkIndexWriteCost measures each one (COPY of 100 events into a
+// copy of the events table against a copy less that index, same run). The
+// next candidate for removal is events_aggregate_routing: an aggregate's
+// events all carry its first event's routing key, so events_aggregate
+// with a one-time guard on the first event's key would serve the shape in
+// O(page); it stays until that guard is in the read path and the plan
+// tests cover a mismatching key on a long aggregate.
+//
 // # Benchmarks
 //
-// bench_test.go measures each workload against raw pgx doing the minimal
-// equivalent work (same constraints and indexes; raw single-event appends
-// go to an identical copy of the events table, so that neither side's keys
-// land in the middle of the other's index pages), in the same run,
-// alternating chunks of both, and reports ratio_vs_raw (raw time / store
-// time):
+// bench_test.go measures W1–W5 (appends of 1 event by 1 and 16 writers,
+// batches of 100, an aggregate load, an ordered scan) against
+// internal/rawengine's minimal PostgreSQL table (one row per event, an
+// identity key, a unique (type, id, version), nothing else: ratio_vs_raw)
+// and against raw pgx on a copy of the store's own table (ratio_vs_layout,
+// and schema_cost = layout ÷ minimal), interleaved in one run:
 //
-//	go test ./executor/postgres/ -run '^$' -bench 'BenchmarkAppend$' -benchtime=3000x
-//	go test ./executor/postgres/ -run '^$' -bench 'Batch100|LoadAggregate|OrderedScan' -benchtime=200x
+//	go test ./executor/postgres/ -run '^$' -bench 'W[1-5]' -benchtime=1s
 //
-// On the shared 2-core development machine (PostgreSQL 15, synchronous
-// commit), single-event appends from two runs, the rest from one, measured
-// before the horizon took writers' ids from their backend status and
-// before writes enforced routing keys (neither changed an append's
-// statements count; re-measure on a quiet machine: at a load average of
-// 20 the same code's ratios varied from 0.7 to 1.2 between runs):
-//
-//	                         xid (default)            lock
-//	append, 1 writer         2.7–2.9k ev/s 0.87–0.88x  2.7–2.8k ev/s 0.86–0.87x
-//	append, 16 writers       5.7–6.7k ev/s 0.76–0.79x  2.4–2.5k ev/s 0.33x
-//	batch of 100             33.5k ev/s 0.85x          30.2k ev/s 0.77x
-//	load 1,000-event aggr.   549k ev/s  0.87x
-//	ordered scan, 1k pages   498k ev/s  0.87x          401k ev/s  1.03x
-//
-// With 16 writers the machine is CPU-bound, and the ratio is that of CPU
-// per append: the lock, the predecessor check and RETURNING cost about 30µs
-// of server CPU over a raw INSERT's 110–120µs. The advisory lock's appends
-// cannot share WAL flushes: hence the tx horizon by default.
+// README.md "Benchmarks" has the figures. What the minimal table does not
+// give, and evento pays for: commit-order positions (the transaction-id
+// horizon: (tx, seq) and the horizon check on reads), a page of every query
+// shape in O(page) (the seven indexes above), and routing-key and
+// predecessor checks in the append statement.
 package postgres
