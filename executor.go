@@ -216,6 +216,16 @@ type SubscriberStore interface {
 	// (replaying a read model, changing what a subscription reads).
 	ResetSubscriber(ctx context.Context, key string, partition uint32, cursor string) error
 
+	// DeleteSubscriber removes one subscriber (key, partition) — its
+	// cursor, lease, recorded selection, last error — and its parked
+	// events, whoever holds its lease: the holder's next renewal,
+	// release or acknowledgement fails with ErrLeaseLost and moves
+	// nothing, and a worker that claims again starts from the beginning
+	// of the log (nothing is lost; events are delivered again). A missing
+	// subscriber gives ErrNotFound. It is an operator action (retiring a
+	// subscription).
+	DeleteSubscriber(ctx context.Context, key string, partition uint32) error
+
 	// RecordSelection records sel as the selection of (key, partition)
 	// unless one is recorded already, creating the subscriber (no lease,
 	// empty cursor) if it does not exist, and returns the recorded

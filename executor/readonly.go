@@ -68,6 +68,9 @@ func (readOnly) DeleteParked(context.Context, string, uint32, ulid.ULID) error {
 func (readOnly) ResetSubscriber(context.Context, string, uint32, string) error {
 	return refuse("reset subscriber")
 }
+func (readOnly) DeleteSubscriber(context.Context, string, uint32) error {
+	return refuse("delete subscriber")
+}
 func (readOnly) RecordSelection(context.Context, string, uint32, []byte) ([]byte, error) {
 	return nil, refuse("record selection")
 }

@@ -33,6 +33,8 @@ func RunSubscribers(t *testing.T, h Harness) {
 	parallel(t, h, "ParkedAcrossPartitions", testParkedAcrossPartitions)
 	parallel(t, h, "DeleteParked", testDeleteParked)
 	parallel(t, h, "ResetSubscriber", testResetSubscriber)
+	parallel(t, h, "DeleteSubscriber", testDeleteSubscriber)
+	parallel(t, h, "ReadOnly", testReadOnly)
 	parallel(t, h, "SubscribersOrdered", testSubscribersOrdered)
 	parallel(t, h, "PartitionsIndependent", testPartitionsIndependent)
 	parallel(t, h, "Unknown", testSubscriberUnknown)

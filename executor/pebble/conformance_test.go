@@ -2,6 +2,7 @@ package pebble_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	pdb "github.com/cockroachdb/pebble/v2"
@@ -20,6 +21,8 @@ func TestConformance(t *testing.T) {
 				return pebble.Open(ctx, dir)
 			}
 		},
+		// Opened by executor.Open (the read_only case, the stress test).
+		DSN: func(t *testing.T) string { return "pebble:" + filepath.Join(t.TempDir(), "data") },
 	})
 }
 

@@ -461,6 +461,38 @@ func (s *Store) ResetSubscriber(ctx context.Context, key string, partition uint3
 	})
 }
 
+// DeleteSubscriber removes a subscriber and its parked events (see
+// evento.SubscriberStore), or returns ErrNotFound.
+func (s *Store) DeleteSubscriber(ctx context.Context, key string, partition uint32) error {
+	return s.subOp(ctx, "delete subscriber", key, partition, func(b *pdb.Batch, k []byte, rec *subRecord, found bool, now time.Time) error {
+		if !found {
+			return fmt.Errorf("pebble executor: subscriber %q/%d: %w", key, partition, evento.ErrNotFound)
+		}
+		if err := b.Delete(k, nil); err != nil {
+			return fmt.Errorf("pebble executor: delete subscriber: %w", err)
+		}
+		// Parked keys are prefix, event id (16 bytes), partition.
+		prefix := parkedPrefix(nil, key)
+		it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+		if err != nil {
+			return fmt.Errorf("pebble executor: delete subscriber: %w", err)
+		}
+		defer it.Close()
+		for ok := it.First(); ok; ok = it.Next() {
+			rest := it.Key()[len(prefix):]
+			if len(rest) == 20 && binary.BigEndian.Uint32(rest[16:]) == partition {
+				if err := b.Delete(append([]byte(nil), it.Key()...), nil); err != nil {
+					return fmt.Errorf("pebble executor: delete subscriber: %w", err)
+				}
+			}
+		}
+		if err := it.Error(); err != nil {
+			return fmt.Errorf("pebble executor: delete subscriber: %w", err)
+		}
+		return nil
+	})
+}
+
 // RecordSelection records sel as the selection of (key, partition) unless
 // one is recorded, and returns the recorded one (see
 // evento.SubscriberStore).

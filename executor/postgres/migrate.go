@@ -74,7 +74,7 @@ func (s *Store) migrate(ctx context.Context) (Ordering, error) {
 	// least-privilege service) can open a migrated store. migrate=false
 	// stops here whatever the answer.
 	o, err := s.checkVersion(ctx, latest)
-	if !s.cfg.migrate || err == nil || errors.Is(err, evento.ErrSchemaTooNew) {
+	if !s.cfg.migrate || s.cfg.readOnly || err == nil || errors.Is(err, evento.ErrSchemaTooNew) {
 		return o, err
 	}
 	// Not migrated, or not readable: the locked path creates and migrates,
@@ -155,6 +155,8 @@ func (s *Store) checkVersion(ctx context.Context, latest int) (Ordering, error) 
 	err := s.pool.QueryRow(ctx, "SELECT (SELECT max(version) FROM "+s.schema+".schema_migrations), (SELECT value FROM "+s.schema+".settings WHERE name = 'ordering')").Scan(&version, &got)
 	var pe *pgconn.PgError
 	switch {
+	case errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "3F000") && s.cfg.readOnly: // undefined table, schema
+		return "", fmt.Errorf("postgres executor: %q read-only: schema %s has no evento tables (nothing was created): %w", s.rawDSN, s.cfg.schema, executor.ErrNoStore)
 	case errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "3F000"): // undefined table, schema
 		return "", fmt.Errorf("postgres executor: %q: schema %s has no evento tables, and migrate=false forbids creating them (run executor.Migrate or evento migrate): %w", s.rawDSN, s.cfg.schema, executor.ErrNotMigrated)
 	case err != nil:

@@ -22,7 +22,14 @@ import (
 
 func init() {
 	d := executor.DriverFunc(func(ctx context.Context, dsn string) (evento.Executor, error) {
-		return Open(ctx, dsn)
+		s, err := Open(ctx, dsn)
+		if err != nil {
+			return nil, err
+		}
+		if s.cfg.readOnly {
+			return executor.ReadOnly(s), nil
+		}
+		return s, nil
 	})
 	executor.Register("postgres", d)
 	executor.Register("postgresql", d)
@@ -58,6 +65,7 @@ type config struct {
 	pollInterval time.Duration
 	listen       bool
 	migrate      bool
+	readOnly     bool
 	// durability and lockTimeout become the server settings
 	// synchronous_commit and lock_timeout of the connections Open makes.
 	durability     executor.Durability
@@ -103,6 +111,14 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // one that is newer with evento.ErrSchemaTooNew. A current schema opens
 // without DDL either way.
 func WithMigrate(migrate bool) Option { return func(c *config) { c.migrate = migrate } }
+
+// WithReadOnly sets whether the store is opened read-only (the DSN option
+// read_only; default false): no DDL whatever migrate says, a missing schema
+// or one without evento's tables gives an error wrapping executor.ErrNoStore
+// (nothing is created), and Open's connections run with
+// default_transaction_read_only=on. Openings by DSN also wrap the Store with
+// executor.ReadOnly so every write fails with executor.ErrReadOnly.
+func WithReadOnly(ro bool) Option { return func(c *config) { c.readOnly = ro } }
 
 // WithDurability sets the durability of commits (the DSN option
 // durability) as the server setting synchronous_commit of the connections
@@ -150,7 +166,7 @@ type Store struct {
 // evento options accepted in a DSN besides libpq's and pgxpool's.
 var eventoOptions = map[string]bool{
 	"schema": true, "ordering": true, "listen": true, "poll_interval": true,
-	"migrate": true, "durability": true, "lock_timeout": true,
+	"migrate": true, "durability": true, "lock_timeout": true, "read_only": true,
 	"max_page_size": true, "default_page_size": true,
 }
 
@@ -209,6 +225,8 @@ var passThrough = map[string]bool{
 //	                       the server's)
 //	lock_timeout=<d>       the server's lock_timeout: 5s, 250ms or ms
 //	migrate=false          no DDL; executor.ErrNotMigrated unless current
+//	read_only=true         no DDL, read-only sessions; executor.ErrNoStore
+//	                       if the schema is missing; writes ErrReadOnly
 //	max_page_size=<n>      largest page a Read may ask for (default 1000)
 //	default_page_size=<n>  page of a Read without First/Last (default 20)
 //
@@ -248,6 +266,12 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 				return nil, fmt.Errorf("postgres executor: DSN %q: migrate=%q is not a boolean: %w", red, v, executor.ErrInvalidDSN)
 			}
 			dsnOpts = append(dsnOpts, WithMigrate(b))
+		case k == "read_only":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("postgres executor: DSN %q: read_only=%q is not a boolean: %w", red, v, executor.ErrInvalidDSN)
+			}
+			dsnOpts = append(dsnOpts, WithReadOnly(b))
 		case k == "durability":
 			d, err := executor.ParseDurability(v)
 			if err != nil {
@@ -298,7 +322,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		}
 	}
 	if len(bad) > 0 {
-		return nil, fmt.Errorf("postgres executor: DSN %q: unknown option(s) %s (evento options: schema, ordering, listen, poll_interval, durability, lock_timeout, migrate; plus libpq and pool_* options): %w",
+		return nil, fmt.Errorf("postgres executor: DSN %q: unknown option(s) %s (evento options: schema, ordering, listen, poll_interval, durability, lock_timeout, migrate, read_only, max_page_size, default_page_size; plus libpq and pool_* options): %w",
 			red, strings.Join(bad, ", "), executor.ErrInvalidDSN)
 	}
 	u.RawQuery = kept
@@ -323,6 +347,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		}
 		if pre.lockTimeoutSet {
 			p["lock_timeout"] = strconv.FormatInt(pre.lockTimeout.Milliseconds(), 10)
+		}
+		if pre.readOnly {
+			p["default_transaction_read_only"] = "on"
 		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)

@@ -313,6 +313,29 @@ ON CONFLICT (key, partition) DO UPDATE SET cursor = EXCLUDED.cursor, token = s.t
 	return s.wrap("reset subscriber", err)
 }
 
+// DeleteSubscriber removes a subscriber and its parked events (see
+// evento.SubscriberStore), or returns evento.ErrNotFound. One statement, so
+// both deletions commit together.
+func (s *Store) DeleteSubscriber(ctx context.Context, key string, partition uint32) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	var n int64
+	err := s.pool.QueryRow(ctx, `WITH sub AS (
+	DELETE FROM `+s.schema+`.subscribers WHERE key = $1 AND partition = $2 RETURNING 1
+), parked AS (
+	DELETE FROM `+s.schema+`.parked WHERE key = $1 AND partition = $2 AND EXISTS (SELECT 1 FROM sub)
+)
+SELECT count(*) FROM sub`, []byte(key), int64(partition)).Scan(&n)
+	if err != nil {
+		return s.wrap("delete subscriber", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("postgres executor: subscriber %q/%d: %w", key, partition, evento.ErrNotFound)
+	}
+	return nil
+}
+
 // RecordSelection records sel as the selection of (key, partition) unless
 // one is recorded, and returns the recorded one (see
 // evento.SubscriberStore). The upsert always takes the row lock (DO UPDATE

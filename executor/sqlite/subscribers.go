@@ -380,6 +380,31 @@ ON CONFLICT (key, partition) DO UPDATE SET cursor = ?3, holder = X'', token = to
 	})
 }
 
+// DeleteSubscriber removes a subscriber and its parked events (see
+// evento.SubscriberStore), or returns ErrNotFound.
+func (s *Store) DeleteSubscriber(ctx context.Context, key string, partition uint32) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	return s.writeTx(ctx, "delete subscriber", func(w *writeConn) error {
+		res, err := w.exec(ctx, `DELETE FROM subscribers WHERE key = ? AND partition = ?`, blob(key), int64(partition))
+		if err != nil {
+			return s.txErr("delete subscriber", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return s.txErr("delete subscriber", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("sqlite executor: subscriber %q/%d: %w", key, partition, evento.ErrNotFound)
+		}
+		if _, err := w.exec(ctx, `DELETE FROM parked_events WHERE key = ? AND partition = ?`, blob(key), int64(partition)); err != nil {
+			return s.txErr("delete subscriber", err)
+		}
+		return nil
+	})
+}
+
 // RecordSelection records sel as the selection of (key, partition) unless
 // one is recorded, and returns the recorded one (see
 // evento.SubscriberStore).
