@@ -86,6 +86,26 @@
 //     OnMoneyDeposited(ctx context.Context, e *evento.Event, data *MoneyDeposited) error,
 //     and AccountHandlers(h AccountHandler) subscription.HandlerSet, so a
 //     handler that misses an event does not compile;
+//   - an interface per event, MoneyDepositedHandler, with that one method,
+//     and AccountHandlersOf(h any) (subscription.HandlerSet, error), the
+//     set of the handlers h implements, for a read model that handles some
+//     of the events (one that handles events of several aggregates passes
+//     itself to the HandlersOf of each). Because a misspelt method would
+//     handle nothing, AccountHandlersOf returns an error wrapping
+//     subscription.ErrInvalidConfig if h implements none of the interfaces
+//     or has an exported method meant as a handler of Account that is not
+//     one: named OnMoneyDeposited with another signature, with the
+//     signature of an event's handler under another name, or with a
+//     pointer receiver when h is a value. Asserting the interfaces
+//     (var _ MoneyDepositedHandler = (*ReadModel)(nil)) makes the compiler
+//     check them too;
+//   - AccountCreate() and AccountAppend(id, version), commit builders
+//     (aggregator.Create and aggregator.Append) that carry the aggregate
+//     type; the builder refuses an event of another aggregate at Commit;
+//   - an init function that registers each event's payload type in package
+//     github.com/evento-go/evento/eventtype under (aggregate type, event
+//     name), so code that sees only a stored event (the JSON view of
+//     package evhttp, tools) can decode its data into its Go type;
 //   - MoneyDeposited.EncodeMsgpack and (*MoneyDeposited).DecodeMsgpack, the
 //     msgpack CustomEncoder and CustomDecoder (see below);
 //   - a compile guard: a function that assigns each event, the aggregate and
@@ -101,7 +121,8 @@
 // the decoders' key buffers) goes into the first of them (by file name).
 // Names starting with evento (eventoEncodeX, eventoKeyMax...) are reserved
 // in packages that use evento-gen, and the generated files take the import
-// name gen.
+// name gen. A declaration of the package that has the name of a generated
+// one (AccountAppend, MoneyDepositedHandler...) is reported.
 //
 // # Codecs
 //

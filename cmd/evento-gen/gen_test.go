@@ -117,6 +117,12 @@ func TestErrors(t *testing.T) {
 			`c.go:9:1: unknown directive "//evento:agregate bank/Fee" (want //evento:aggregate or //evento:event)`,
 			`c_test.go:3:1: //evento:aggregate in c_test.go, a test file, which evento-gen does not read, so Fake would get no generated code; declare it in a file whose name does not end in _test.go (a package under testdata/ or internal/ can hold types only tests use)`,
 		},
+		// A declaration with the name of a generated one would make the
+		// generated file fail to compile with a confusing redeclaration.
+		"names": {
+			`a.go:11:6: DepositedHandler is declared here, and evento-gen generates the handler interface of event Deposited under that name; rename this declaration`,
+			`a.go:14:6: AccountAppend is declared here, and evento-gen generates the commit builder of Account under that name; rename this declaration`,
+		},
 		"tags": {
 			`a.go:10:2: Opened: fields A and B have the same msgpack key "a"`,
 			`a.go:11:2: Opened.C: msgpack tag option "inline" is not supported by evento-gen`,

@@ -460,6 +460,47 @@ func (m *model) analyse(p *packages.Package, full bool) {
 	for _, a := range m.aggregates {
 		m.checkAggregate(a)
 	}
+	m.checkNames()
+}
+
+// generatedNames returns the package-level names the generated code of a
+// declares, each with what it is.
+func generatedNames(a *aggregate) [][2]string {
+	A := a.Name
+	names := [][2]string{
+		{A + "AggregateType", "the aggregate type constant of " + A},
+		{A + "SnapshotRevision", "the snapshot revision constant of " + A},
+		{A + "Handler", "the handler interface of " + A},
+		{A + "Handlers", "the handler set constructor of " + A},
+		{A + "HandlersOf", "the partial handler set constructor of " + A},
+		{A + "Create", "the commit builder of a new " + A},
+		{A + "Append", "the commit builder of " + A},
+	}
+	for _, e := range a.Events {
+		names = append(names,
+			[2]string{e.Name + "EventName", "the name constant of event " + e.Name},
+			[2]string{e.Name + "Handler", "the handler interface of event " + e.Name})
+	}
+	return names
+}
+
+// checkNames reports a package-level declaration of the user's, or of
+// another aggregate's generated code, that has the name of a generated one:
+// the generated file would not compile.
+func (m *model) checkNames() {
+	seen := map[string]string{}
+	for _, a := range m.aggregates {
+		for _, n := range generatedNames(a) {
+			if prev, dup := seen[n[0]]; dup {
+				m.errorf(a.Obj.Pos(), "evento-gen would declare %s twice, as %s and as %s; rename a type", n[0], prev, n[1])
+				continue
+			}
+			seen[n[0]] = n[1]
+			if obj := m.pkg.Scope().Lookup(n[0]); obj != nil && obj.Pos().IsValid() && !m.isGenerated(obj.Pos()) {
+				m.errorf(obj.Pos(), "%s is declared here, and evento-gen generates %s under that name; rename this declaration", n[0], n[1])
+			}
+		}
+	}
 }
 
 // checkReserved reports hand-written methods that evento-gen generates.
