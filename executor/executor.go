@@ -36,6 +36,9 @@
 //	default_page_size  yes     yes     yes         page of a Read that sets neither First nor Last (default 20)
 //	migrate            yes     yes     yes         true (default) | false: open without DDL, ErrNotMigrated
 //	                                               unless the store is at this code's version
+//	read_only          yes     yes     yes         true: open read-only and create nothing (no directory,
+//	                                               file or schema: ErrNoStore); writes fail with ErrReadOnly;
+//	                                               a Pebble store another process holds gives ErrLocked
 //	schema             -       -       yes         [a-z_][a-z0-9_]*, at most 63 bytes (default evento)
 //	ordering           -       -       yes         xid | lock, for a new schema
 //	listen             -       -       yes         false: Notify polls instead of LISTEN
