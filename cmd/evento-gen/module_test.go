@@ -7,13 +7,17 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/evento-go/evento/executor/postgres/postgrestest"
 )
 
 // The fresh module of TestFreshModule: an aggregate whose replay counter is
-// deliberately left out of snapshots, and a program that commits, loads
+// deliberately left out of snapshots, and a program that opens the store
+// named by EVENTO_DSN as the README's quickstart does, commits, loads
 // (asked to save a snapshot on load with WithSnapshotOnLoad: the default
 // policy snapshots after 100 replayed events, and plain loads write
-// nothing), commits more, snapshots on demand and loads again.
+// nothing), commits more, snapshots on demand, loads again and subscribes
+// with the generated typed handlers.
 const (
 	// The directive is spliced in so that go generate, which looks for it
 	// at the start of any line of this file, does not run it here.
@@ -46,21 +50,41 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"os"
 
+	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/aggregator"
 	"github.com/evento-go/evento/executor"
 	_ "github.com/evento-go/evento/executor/pebble"
+	_ "github.com/evento-go/evento/executor/postgres"
+	_ "github.com/evento-go/evento/executor/sqlite"
+	"github.com/evento-go/evento/subscription"
 )
+
+// added is a read model of the Added events.
+type added struct{ events, total int }
+
+var _ AddedHandler = (*added)(nil)
+
+func (a *added) OnAdded(ctx context.Context, e *evento.Event, d *Added) error {
+	a.events++
+	a.total += d.N
+	return nil
+}
 
 func main() {
 	ctx := context.Background()
-	exec, err := executor.Open(ctx, "pebble::memory:")
+	dsn := os.Getenv("EVENTO_DSN")
+	if dsn == "" {
+		dsn = "pebble::memory:"
+	}
+	exec, err := executor.Open(ctx, dsn)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer exec.Close()
 
-	b := aggregator.Create(CounterAggregateType)
+	b := CounterCreate()
 	for range 150 {
 		b.Event(Added{N: 1})
 	}
@@ -79,7 +103,7 @@ func main() {
 	}
 	load("load")
 	load("again")
-	if _, err := aggregator.Append(CounterAggregateType, id, 150).Events(Added{N: 2}, Added{N: 3}).Commit(ctx, exec); err != nil {
+	if _, err := CounterAppend(id, 150).Events(Added{N: 2}, Added{N: 3}).Commit(ctx, exec); err != nil {
 		log.Fatal(err)
 	}
 	c, v := load("more")
@@ -87,6 +111,16 @@ func main() {
 		log.Fatal(err)
 	}
 	load("snapshot")
+
+	rm := &added{}
+	handlers, err := CounterHandlersOf(rm)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := subscription.New("added").HandleSet(handlers).CatchUp(ctx, exec); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("subscribe: %d events, total %d\n", rm.events, rm.total)
 }
 `
 
@@ -94,14 +128,18 @@ func main() {
 again: version 150, total 150, replayed 0
 more: version 152, total 155, replayed 2
 snapshot: version 152, total 155, replayed 0
+subscribe: 152 events, total 155
 `
 )
 
 // TestFreshModule follows the documented steps in a new module outside the
 // repository, which depends on evento through a replace directive to this
 // checkout: go get -tool, //go:generate go tool evento-gen, go generate, go
-// run. On the way it checks that the generator refuses an aggregate whose
-// unexported field a snapshot would lose, at its file:line:col.
+// build, and runs the program (commit, load, snapshot, subscribe) on each
+// backend: Pebble, SQLite and PostgreSQL (a subtest that skips as
+// postgrestest does without a server). On the way it checks that the
+// generator refuses an aggregate whose unexported field a snapshot would
+// lose, at its file:line:col.
 //
 // It needs the module cache (warm, it takes under a minute on two cores)
 // and at most the module proxy: GOPROXY is the configured proxies with
@@ -172,8 +210,25 @@ func TestFreshModule(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "counter_evento.go")); err != nil {
 		t.Fatalf("go generate wrote no counter_evento.go: %v", err)
 	}
-	if got := mustGo("run", "."); got != freshWant {
-		t.Errorf("go run printed:\n%s\nwant:\n%s", got, freshWant)
+	bin := filepath.Join(dir, "shop")
+	mustGo("build", "-o", bin, ".")
+	for _, b := range []struct {
+		name string
+		dsn  func(t testing.TB) string
+	}{
+		{"pebble", func(t testing.TB) string { return "pebble:" + filepath.Join(t.TempDir(), "pebble") }},
+		{"sqlite", func(t testing.TB) string { return "sqlite:" + filepath.Join(t.TempDir(), "shop.db") }},
+		{"postgres", postgrestest.DSN},
+	} {
+		t.Run(b.name, func(t *testing.T) {
+			cmd := exec.Command(bin)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "EVENTO_DSN="+b.dsn(t))
+			out, err := cmd.CombinedOutput()
+			if err != nil || string(out) != freshWant {
+				t.Errorf("the fresh module's program on %s (%v) printed:\n%s\nwant:\n%s", b.name, err, out, freshWant)
+			}
+		})
 	}
 }
 
