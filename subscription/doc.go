@@ -73,6 +73,59 @@
 // storing the aggregate version or the lease's fencing token with each
 // write and refusing an older one.
 //
+// # Read-model versions
+//
+// Changing a read model's logic means building it again from the first
+// event, while applications keep reading the old one. A subscription
+// declares its version with Version(n): version n stores its cursor,
+// leases and parked events under VersionedKey(key, n) ("balances@v2";
+// version 0, the default, keeps the plain key, and a key given as
+// "balances@v2" is version 2 of "balances"), so a new version starts from
+// the beginning beside the old one. Pebble's read-model namespace follows
+// the key; SQL read models write to tables named by the version,
+// TableNameFrom(ctx, "balances") in a handler ("balances_v2"), and
+// VersionFrom(ctx) gives the number.
+//
+//	v1 := balances(1, oldLogic) // subscription.New("balances").Version(1)...
+//	v2 := balances(2, newLogic)
+//	ro, err := subscription.StartRollout(ctx, exec, subscription.RolloutConfig{
+//		Prepare:  createTable,  // CREATE TABLE IF NOT EXISTS balances_vN
+//		DropData: dropTable,    // DROP TABLE balances_vN
+//		OnSwitch: func(from, to int) { ... },
+//	}, v1, v2)
+//	table := subscription.TableName("balances", ro.Active()) // read path
+//	p := ro.Progress() // the build's pending events, rate and ETA
+//	<-ro.Switched()
+//	err = ro.Drop(ctx, 1)
+//
+// StartRollout runs the active version's worker, which keeps serving, and
+// the newest version's, which builds; it checks the new version's backlog
+// every CheckInterval (Progress: pending events, the rate at which they
+// shrink, an ETA), and when it has caught up — no pending event, or no
+// more than MaxLag, or no more than the serving version — it records the
+// switch, stops the old version's worker, makes Active return the new
+// version and calls OnSwitch. The switch is recorded in the store under
+// ActiveKey(key) ("balances@active": partition n is recorded when
+// version n becomes active; these records read nothing, so Status shows
+// them with no pending events), and so survives restarts: a process that
+// restarts mid-build serves the old version until the new one has caught
+// up (the build goes on from its cursor), one that restarts after the
+// switch runs the new version alone, and processes that only read ask
+// ActiveVersion. On the first rollout of a key, the active version is
+// the oldest one with a read model (a key used without a version is
+// version 0), which must be among the definitions. A version is never
+// switched back: to undo a change, roll out a new version with the old
+// logic.
+//
+// Drop (or DropVersion, from any process) drops a version that is neither
+// active nor being built: it deletes its parked events, resets its
+// subscribers and marks them dropped — so a process still running that
+// version's definition is refused with ErrSelectionChanged rather than
+// rebuild it — deletes its Pebble namespace (ReadModelDropper), and calls
+// DropData for the application's tables. Works with transactional
+// subscriptions (effectively-once read models) on every backend: each
+// version's handlers write in the transaction that acknowledges them.
+//
 // # Leases
 //
 // Before processing, a worker claims a lease on (key, partition) with a TTL
