@@ -143,6 +143,29 @@ func TestHandlersOfRefuses(t *testing.T) {
 	}
 }
 
+// closings handles AccountClosed with a value receiver; its String method
+// is no handler and is ignored.
+type closings struct{ n *int }
+
+func (c closings) OnAccountClosed(context.Context, *evento.Event, *bank.AccountClosed) error {
+	*c.n++
+	return nil
+}
+
+func (closings) String() string { return "closings" }
+
+func TestHandlersOfValue(t *testing.T) {
+	var n int
+	set, err := bank.AccountHandlersOf(closings{&n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := event(t, 5, bank.AccountClosed{})
+	if len(set.Handlers) != 1 || set.Handlers[bank.AccountClosedEventName](context.Background(), &ev) != nil || n != 1 {
+		t.Errorf("value handler: %d handlers, %d calls", len(set.Handlers), n)
+	}
+}
+
 // report is one read model over two aggregates: deposits of bank.Account
 // and transfers of codec.Ledger.
 type report struct {
