@@ -119,6 +119,56 @@ func newSubscribersCmd(a *app) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of subscribers")
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "only this subscription key (repeatable)")
+	cmd.AddCommand(newSubscribersDeleteCmd(a))
+	return cmd
+}
+
+func newSubscribersDeleteCmd(a *app) *cobra.Command {
+	var key string
+	var partition uint32
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "delete",
+		Short: "Delete a subscriber (every partition, or one) with its cursor, lease and parked events",
+		Long: `delete removes a subscriber's stored state — cursor, lease, recorded selection,
+last error and parked events — on every stored partition of the key, or on
+--partition. A worker still running loses its lease (its next acknowledgement
+fails) and, if it claims again, starts from the beginning of the log: events
+are delivered again, never lost. Stop the workers first to retire a
+subscription. Asks for confirmation unless --yes.`,
+		Example: `  evento subscribers delete --key old-projection
+  evento subscribers delete --key balances --partition 3 --yes`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if key == "" {
+				return usagef("--key is required")
+			}
+			ctx := cmd.Context()
+			exec, err := a.openWrite(ctx)
+			if err != nil {
+				return err
+			}
+			defer exec.Close()
+			parts, err := selectPartitions(ctx, exec, key, partition, cmd.Flags().Changed("partition"))
+			if err != nil {
+				return err
+			}
+			if err := a.confirm(yes, fmt.Sprintf("Delete subscriber %q partitions %v (cursor, lease, parked events)", key, parts)); err != nil {
+				return err
+			}
+			for _, p := range parts {
+				if err := exec.DeleteSubscriber(ctx, key, p); err != nil {
+					return fmt.Errorf("delete %s/%d: %w", key, p, err)
+				}
+			}
+			fmt.Fprintf(a.stdout, "subscriber %s deleted, partitions %v\n", key, parts)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&key, "key", "", "subscription key (required; must exist)")
+	f.Uint32Var(&partition, "partition", 0, "delete only this stored partition (default: every stored partition)")
+	f.BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
 }
 
