@@ -81,7 +81,7 @@ func (s *Store) ReadAggregate(ctx context.Context, aggregateType, id string, aft
 	if err != nil {
 		return nil, fmt.Errorf("pebble executor: read aggregate %s/%q: %w", aggregateType, id, err)
 	}
-	defer it.Close()
+	defer s.closeIter(it)
 	// Room for a typical stream, made on the first event: a large limit (or
 	// none) must not make the caller pay for events the stream may not
 	// have; append grows the rest.
@@ -150,7 +150,7 @@ func (s *Store) AggregateIDs(ctx context.Context, aggregateType, after string, l
 	if err != nil {
 		return nil, fmt.Errorf("pebble executor: aggregate ids: %w", err)
 	}
-	defer it.Close()
+	defer s.closeIter(it)
 	var out []string
 	for ok := it.First(); ok && len(out) < limit; {
 		rest := it.Key()[len(prefix):]
@@ -277,7 +277,7 @@ func (s *Store) scan(ctx context.Context, q *evento.Query, from, head uint64, ba
 		var loads uint64
 		for _, src := range srcs {
 			loads += src.loads
-			src.close()
+			src.close(s)
 		}
 		s.entriesRead.Add(loads)
 	}()
@@ -290,7 +290,7 @@ func (s *Store) scan(ctx context.Context, q *evento.Query, from, head uint64, ba
 	var logIt *pdb.Iterator
 	defer func() {
 		if logIt != nil {
-			_ = logIt.Close()
+			_ = s.closeIter(logIt)
 		}
 	}()
 	var kb [9]byte
@@ -416,9 +416,9 @@ type source struct {
 	loads     uint64 // entries read, for the O(page) tests
 }
 
-func (src *source) close() {
+func (src *source) close(s *Store) {
 	if src.it != nil {
-		_ = src.it.Close()
+		_ = s.closeIter(src.it)
 	}
 }
 

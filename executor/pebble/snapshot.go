@@ -81,7 +81,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, aggregateType, revision, id st
 	if err != nil {
 		return evento.Snapshot{}, fmt.Errorf("pebble executor: load snapshot: %w", err)
 	}
-	defer it.Close()
+	defer s.closeIter(it)
 	if !it.Last() {
 		if err := it.Error(); err != nil {
 			return evento.Snapshot{}, fmt.Errorf("pebble executor: load snapshot: %w", err)
@@ -138,7 +138,7 @@ func (s *Store) PruneSnapshots(ctx context.Context, aggregateType, revision, id 
 	if err != nil {
 		return fmt.Errorf("pebble executor: prune snapshots: %w", err)
 	}
-	defer it.Close()
+	defer s.closeIter(it)
 	b := s.db.NewBatch()
 	defer b.Close()
 	// Walk backwards so the current revision's newest come first.

@@ -60,6 +60,7 @@ type Store struct {
 	ulids   *evento.ULIDSource
 
 	entriesRead atomic.Uint64 // index entries read by Read, for tests
+	iterStats   *iterStats    // iterator statistics of reads, for tests (nil otherwise)
 	commits     atomic.Uint64 // Pebble batches the committer wrote
 
 	commitObs atomic.Pointer[CommitObserver] // set by ObserveCommits

@@ -293,7 +293,7 @@ func (s *Store) currentState(ref evento.AggregateRef) (aggState, error) {
 	if err != nil {
 		return aggState{}, fmt.Errorf("pebble executor: read version of %s/%q: %w", ref.Type, ref.ID, err)
 	}
-	defer it.Close()
+	defer s.closeIter(it)
 	if !it.Last() {
 		if err := it.Error(); err != nil {
 			return aggState{}, fmt.Errorf("pebble executor: read version of %s/%q: %w", ref.Type, ref.ID, err)
@@ -329,7 +329,7 @@ func (s *Store) durableVersion(typ, id string, head uint64) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("pebble executor: read version of %s/%q: %w", typ, id, err)
 	}
-	defer it.Close()
+	defer s.closeIter(it)
 	// Positions grow with versions: step back over the events of groups
 	// not yet synced (at most the last group's).
 	for ok := it.Last(); ok; ok = it.Prev() {
