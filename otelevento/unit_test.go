@@ -40,9 +40,9 @@ func TestLogHandler(t *testing.T) {
 
 func TestQueryShape(t *testing.T) {
 	for q, want := range map[*evento.Query]string{
-		new(evento.All()):                        "all",
-		new(evento.ByType("a")):                  "type",
-		new(evento.ByAggregate("a", "1")):        "type+id",
+		new(evento.All()):                 "all",
+		new(evento.ByType("a")):           "type",
+		new(evento.ByAggregate("a", "1")): "type+id",
 		new(evento.ByName("a", "n").Or(evento.Filter{AggregateType: "b", AggregateID: "2", Name: "m"})): "type+name | type+id+name",
 	} {
 		if got := otelevento.QueryShape(*q); got != want {
