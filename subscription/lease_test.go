@@ -21,6 +21,7 @@ var errInjected = errors.New("injected fault: connection reset")
 type faultyExec struct {
 	evento.Executor
 	broken    atomic.Bool
+	records   atomic.Int32 // RecordSelection calls that reached the store and returned
 	mu        sync.Mutex
 	claimedAt time.Time // first successful ClaimLease, when it returned
 }
@@ -57,6 +58,7 @@ func (f *faultyExec) RecordSelection(ctx context.Context, key string, part uint3
 	if f.broken.Load() {
 		return nil, errInjected
 	}
+	defer f.records.Add(1)
 	return f.Executor.RecordSelection(ctx, key, part, sel)
 }
 

@@ -118,6 +118,9 @@ func testSelectionChanged(t *testing.T, newExec newExecFunc) {
 		t.Fatal(err)
 	}
 	recv(t, gained, 10*time.Second, "the worker's lease")
+	// Its session records its selection after the claim: wait for that
+	// call to return, so it cannot land after the reset below.
+	waitFor(t, 10*time.Second, "the worker's selection record", func() bool { return fx.records.Load() >= 1 })
 	fx.broken.Store(true)
 	if err := Reset(context.Background(), exec, "sel", ""); err != nil {
 		t.Fatal(err)

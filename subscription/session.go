@@ -25,10 +25,14 @@ type runner struct {
 	sig     Signals
 	crashed *atomic.Bool          // test hook: a crashed worker neither acks nor releases
 	txa     evento.TxAcknowledger // set for transactional subscriptions
+	// pageMax is the largest page read: cursor.MaxPageSize, or ChunkSize
+	// once the store refused a larger page (its max_page_size is lower).
+	pageMax atomic.Int64
 }
 
 func newRunner(p *plan, exec evento.Executor, id string) *runner {
 	r := &runner{p: p, exec: exec, id: id, crashed: new(atomic.Bool)}
+	r.pageMax.Store(int64(max(cursor.MaxPageSize, p.cfg.ChunkSize)))
 	r.log = p.cfg.Logger.With(slog.String("subscription", p.cfg.Key), slog.String("worker", id))
 	if p.cfg.Signals != nil {
 		r.sig = *p.cfg.Signals
@@ -71,17 +75,18 @@ type session struct {
 	lost     atomic.Bool // lease lost or past its deadline: stop at once, no release
 	expired  atomic.Bool // lost because the local deadline passed (the store may still hold it)
 
-	cursor   string
-	pending  *evento.Event // last event processed and not yet acknowledged
-	pendingI int           // its index in page
-	pendingN int
-	page     []evento.Event // the chunk being processed
-	lastPage bool           // no page follows it: the chunk ends at the head
-	parked   []evento.ParkedEvent
-	lastErr  string
-	errDirty bool
-	head     evento.Position
-	haveHead bool
+	cursor      string        // the acknowledged cursor
+	pending     *evento.Event // last event processed and not yet acknowledged
+	pendingLeft int           // events of its page after it
+	pendingN    int           // events processed since the last acknowledgement: the chunk so far
+	lastPage    bool          // no page follows the current one: it ends at the head
+	limit       int           // the chunk's size while behind: ChunkSize, doubling to MaxChunkSize
+	chunkStart  time.Time     // when the chunk began (last acknowledgement or session start)
+	parked      []evento.ParkedEvent
+	lastErr     string
+	errDirty    bool
+	head        evento.Position
+	haveHead    bool
 }
 
 // newSession starts a session on lease l, claimed by a call that started
@@ -305,18 +310,37 @@ func (s *session) loop() error {
 		return fmt.Errorf("subscription %q partition %d: read subscriber: %w", s.r.p.cfg.Key, s.part, err)
 	}
 	s.cursor = st.Cursor
-	q := s.r.p.query
+	cfg := &s.r.p.cfg
+	s.limit, s.chunkStart = cfg.ChunkSize, time.Now()
+	// next is the page after the one being handled, read meanwhile.
+	var next *prefetch
+	defer func() { next.abandon() }()
+	size := cfg.ChunkSize // of the page read next
 	for {
 		if s.quitting() || s.ctx.Err() != nil {
 			return nil
 		}
-		q.Args = cursor.Forward(s.r.p.cfg.ChunkSize, s.cursor)
-		page, err := s.r.exec.Read(s.ctx, q)
+		var page evento.Page
+		var err error
+		if next != nil {
+			page, err = next.wait()
+			next = nil
+		} else {
+			page, err = s.read(s.ctx, s.position(), size)
+		}
 		if err != nil {
 			if s.ctx.Err() != nil {
 				return nil
 			}
-			err = fmt.Errorf("subscription %q partition %d: read: %w", s.r.p.cfg.Key, s.part, err)
+			if errors.Is(err, evento.ErrPageTooLarge) && size > cfg.ChunkSize {
+				// The store's max_page_size is below the pages a worker
+				// reads behind the head: keep to ChunkSize.
+				s.log.Debug("subscription: the store refused a page larger than the chunk size", slog.Int("page", size), slog.Any("error", err))
+				s.r.pageMax.Store(int64(cfg.ChunkSize))
+				size = cfg.ChunkSize
+				continue
+			}
+			err = fmt.Errorf("subscription %q partition %d: read: %w", cfg.Key, s.part, err)
 			if s.catchUp || fatal(err) {
 				return err
 			}
@@ -324,8 +348,21 @@ func (s *session) loop() error {
 			s.wait()
 			continue
 		}
+		// Behind the head pages double up to pageMax: fewer reads. A
+		// transactional subscription commits one transaction per page, so
+		// its pages stay at ChunkSize.
+		atHead := !page.PageInfo.HasNextPage || len(page.Events) == 0
+		switch {
+		case atHead:
+			size = cfg.ChunkSize
+		case s.r.txa != nil:
+			next = s.prefetch(page.Events[len(page.Events)-1].Cursor(), size)
+		default:
+			size = min(2*size, int(s.r.pageMax.Load()))
+			next = s.prefetch(page.Events[len(page.Events)-1].Cursor(), size)
+		}
 		s.haveHead = false
-		s.page, s.lastPage = page.Events, !page.PageInfo.HasNextPage
+		s.lastPage, s.pendingLeft = atHead, len(page.Events)
 		var stop bool
 		if s.r.txa != nil {
 			stop, err = s.chunkTx(page.Events)
@@ -338,16 +375,79 @@ func (s *session) loop() error {
 		if stop {
 			return nil
 		}
-		if err := s.flush(s.ctx); err != nil {
-			return s.ackFailed(err)
+		// The chunk ends at the head, at its size, or at its age.
+		if atHead || s.pendingN >= s.limit || time.Since(s.chunkStart) >= MaxChunkAge {
+			if err := s.flush(s.ctx); err != nil {
+				return s.ackFailed(err)
+			}
+			s.chunkStart = time.Now()
+			if atHead {
+				s.limit = cfg.ChunkSize
+			} else {
+				s.limit = min(2*s.limit, cfg.MaxChunkSize)
+			}
 		}
-		if page.PageInfo.HasNextPage && len(page.Events) > 0 {
+		if !atHead {
 			continue
 		}
 		if s.catchUp {
 			return nil
 		}
 		s.wait()
+	}
+}
+
+// position is the cursor after the last event processed: where the next
+// read starts.
+func (s *session) position() string {
+	if s.pending != nil {
+		return s.pending.Cursor()
+	}
+	return s.cursor
+}
+
+// read reads a page of up to size of the subscription's events after
+// cursor after.
+func (s *session) read(ctx context.Context, after string, size int) (evento.Page, error) {
+	q := s.r.p.query
+	q.Args = cursor.Forward(size, after)
+	return s.r.exec.Read(ctx, q)
+}
+
+// prefetch is a page read in the background while the previous one is
+// handled: one goroutine, one page, ended by wait or abandon.
+type prefetch struct {
+	done   chan struct{}
+	cancel context.CancelFunc
+	page   evento.Page
+	err    error
+}
+
+// prefetch starts reading the page of up to size events after cursor
+// after. Reading is not handling: it needs no lease check, and a lost lease
+// cancels it with the session's context.
+func (s *session) prefetch(after string, size int) *prefetch {
+	ctx, cancel := context.WithCancel(s.ctx)
+	f := &prefetch{done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(f.done)
+		f.page, f.err = s.read(ctx, after, size)
+	}()
+	return f
+}
+
+// wait returns the page once read.
+func (f *prefetch) wait() (evento.Page, error) {
+	<-f.done
+	f.cancel()
+	return f.page, f.err
+}
+
+// abandon cancels the read, if any, and waits for its goroutine to end.
+func (f *prefetch) abandon() {
+	if f != nil {
+		f.cancel()
+		<-f.done
 	}
 }
 
@@ -382,7 +482,9 @@ func (s *session) wait() {
 }
 
 // chunk dispatches one page of events. stop is true when the session must
-// end (stop, release, lease loss); err is a fatal error.
+// end (stop, release, lease loss); err is a fatal error. It acknowledges
+// mid-page when the chunk reaches MaxChunkSize events, so no more than
+// that are ever handled and not acknowledged.
 func (s *session) chunk(events []evento.Event) (stop bool, err error) {
 	n := s.r.p.cfg.Partitions
 	perEvent := s.r.p.cfg.AckMode == AckPerEvent
@@ -392,41 +494,47 @@ func (s *session) chunk(events []evento.Event) (stop bool, err error) {
 			return true, nil
 		}
 		if n > 1 && PartitionOf(e.AggregateID, n) != s.part {
-			s.advance(e, i)
-			continue
-		}
-		res, herr := s.dispatch(e)
-		switch res {
-		case resDone:
-			s.advance(e, i)
-			s.lastErr = "" // the next acknowledgement clears the stored error
-			if perEvent {
+			s.advance(e, i, len(events))
+		} else {
+			res, herr := s.dispatch(e)
+			switch res {
+			case resDone:
+				s.advance(e, i, len(events))
+				s.lastErr = "" // the next acknowledgement clears the stored error
+				if perEvent {
+					if err := s.flush(s.ctx); err != nil {
+						return true, s.ackFailed(err)
+					}
+				}
+			case resPark:
+				s.advance(e, i, len(events))
 				if err := s.flush(s.ctx); err != nil {
 					return true, s.ackFailed(err)
 				}
+				if f := s.r.sig.Parked; f != nil {
+					f(s.r.p.cfg.Key, s.part, e.ID, herr)
+				}
+			case resQuit:
+				return true, nil
+			case resFail:
+				if err := s.flush(s.ctx); err != nil {
+					s.log.Error("subscription: acknowledgement before stopping failed", slog.Any("error", err))
+				}
+				return true, herr
 			}
-		case resPark:
-			s.advance(e, i)
+		}
+		if s.pendingN >= s.r.p.cfg.MaxChunkSize {
 			if err := s.flush(s.ctx); err != nil {
 				return true, s.ackFailed(err)
 			}
-			if f := s.r.sig.Parked; f != nil {
-				f(s.r.p.cfg.Key, s.part, e.ID, herr)
-			}
-		case resQuit:
-			return true, nil
-		case resFail:
-			if err := s.flush(s.ctx); err != nil {
-				s.log.Error("subscription: acknowledgement before stopping failed", slog.Any("error", err))
-			}
-			return true, herr
 		}
 	}
 	return false, nil
 }
 
-func (s *session) advance(e *evento.Event, i int) {
-	s.pending, s.pendingI = e, i
+// advance records events[i] of a page of n events as processed.
+func (s *session) advance(e *evento.Event, i, n int) {
+	s.pending, s.pendingLeft = e, n-1-i
 	s.pendingN++
 }
 
@@ -471,8 +579,7 @@ func (s *session) dispatch(e *evento.Event) (result, error) {
 // times with err.
 func (s *session) exhausted(e *evento.Event, err error, attempts int) (result, error) {
 	s.setErr(err)
-	attrs := []any{slog.String("event", e.ID.String()), slog.String("type", e.AggregateType), slog.String("name", e.Name),
-		slog.Int("attempt", attempts), slog.Any("error", err)}
+	attrs := append(EventLogAttrs(e), slog.Int("attempt", attempts), slog.Any(evento.LogError, err))
 	if s.r.p.cfg.OnExhausted == ParkEvent {
 		s.log.Error("subscription: handler failed, parking the event", attrs...)
 		s.parked = append(s.parked, evento.ParkedEvent{
@@ -509,9 +616,8 @@ func (s *session) call(h HandlerFunc, e *evento.Event, attempt int) error {
 func (s *session) callIn(ctx context.Context, h HandlerFunc, e *evento.Event, attempt int) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("subscription: handler panicked",
-				slog.String("event", e.ID.String()), slog.String("type", e.AggregateType), slog.String("name", e.Name),
-				slog.Int("attempt", attempt), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
+			s.log.ErrorContext(ctx, "subscription: handler panicked",
+				append(EventLogAttrs(e), slog.Int("attempt", attempt), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))...)
 			err = fmt.Errorf("%w: %v", ErrHandlerPanic, r)
 		}
 	}()
@@ -543,9 +649,9 @@ func (s *session) ackOf(ctx context.Context) (a evento.Ack, ok bool) {
 		a.Lag.Time = max(time.Since(s.pending.Timestamp), 0)
 		switch {
 		case s.lastPage:
-			// The chunk reached the end of the subscription's events: the
+			// The page reached the end of the subscription's events: the
 			// lag is what is left of it, with no extra read.
-			a.Lag.Events = uint64(len(s.page) - 1 - s.pendingI)
+			a.Lag.Events = uint64(s.pendingLeft)
 		case !s.haveHead:
 			h, err := s.r.exec.Head(ctx)
 			if err == nil {
@@ -568,6 +674,7 @@ func (s *session) acked(a evento.Ack) {
 		s.cursor = a.Cursor
 	}
 	s.pending, s.pendingN, s.parked, s.errDirty = nil, 0, nil, false
+	s.chunkStart = time.Now()
 	if f := s.r.sig.ChunkAcked; f != nil {
 		f(s.r.p.cfg.Key, s.part, s.cursor, n)
 	}
@@ -593,8 +700,7 @@ func (s *session) backoff(pol *RetryPolicy, e *evento.Event, attempt int, err er
 		delay -= time.Duration(rand.Float64() * pol.Jitter * float64(delay))
 	}
 	s.log.Warn("subscription: handler failed, retrying",
-		slog.String("event", e.ID.String()), slog.String("type", e.AggregateType), slog.String("name", e.Name),
-		slog.Int("attempt", attempt), slog.Duration("delay", delay), slog.Any("error", err))
+		append(EventLogAttrs(e), slog.Int("attempt", attempt), slog.Duration("delay", delay), slog.Any(evento.LogError, err))...)
 	if f := s.r.sig.Retrying; f != nil {
 		f(s.r.p.cfg.Key, s.part, e.ID, attempt, delay, err)
 	}

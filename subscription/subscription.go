@@ -40,12 +40,14 @@ var (
 type AckMode uint8
 
 const (
-	// AckPerChunk acknowledges once per chunk read (and before stopping,
-	// releasing a lease or parking an event). It is the default: one store
-	// write per chunk keeps catch-up close to the speed of a raw scan. The
-	// cost is that after a crash up to one chunk of already-handled events
-	// is delivered again. When a worker is tailing the log, chunks are
-	// usually one event long, so it behaves like AckPerEvent.
+	// AckPerChunk acknowledges once per chunk (and before stopping,
+	// releasing a lease or parking an event). It is the default. A chunk
+	// ends at the head, so a tailing worker, whose pages are one or a few
+	// events long, acknowledges about as often as AckPerEvent; a worker
+	// catching up lets its chunks grow to Config.MaxChunkSize events, so
+	// few store writes keep catch-up close to the speed of a raw scan. The
+	// cost is that after a crash up to one chunk (at most MaxChunkSize
+	// events) of already-handled events is delivered again.
 	AckPerChunk AckMode = iota
 	// AckPerEvent acknowledges after every handled event: at most one event
 	// is delivered again after a crash, at the price of one store write per
@@ -181,9 +183,15 @@ const MaxPartitions = 1024
 // Defaults applied by Config.EnsureDefaults.
 const (
 	DefaultChunkSize    = 300
+	DefaultMaxChunkSize = 10_000
 	DefaultLeaseTTL     = 30 * time.Second
 	DefaultPollInterval = time.Second
 )
+
+// MaxChunkAge is the longest a worker catching up handles events before it
+// acknowledges them: a chunk ends at the first page boundary after it (see
+// Config.MaxChunkSize).
+const MaxChunkAge = time.Second
 
 // Config is a subscription's configuration. The builder methods of
 // Subscription set it; EnsureDefaults fills zero fields and Validate checks
@@ -195,8 +203,19 @@ type Config struct {
 	// Routing selects events by routing key; the zero value selects all.
 	Routing evento.Routing
 	// ChunkSize is the number of events read per page, at most
-	// cursor.MaxPageSize. Zero means DefaultChunkSize.
+	// cursor.MaxPageSize, and the smallest chunk a worker behind the head
+	// acknowledges. Zero means DefaultChunkSize.
 	ChunkSize int
+	// MaxChunkSize is the most events one acknowledgement covers with
+	// AckPerChunk, and so the most events a crash delivers again. A chunk
+	// is the run of events between two acknowledgements: it ends at the
+	// head (a tailing worker acknowledges every page that reaches it), and
+	// while a worker is behind it starts at ChunkSize and doubles with each
+	// acknowledgement up to MaxChunkSize (or MaxChunkAge of handling). Zero
+	// means DefaultMaxChunkSize; it must be at least ChunkSize, and
+	// MaxChunkSize = ChunkSize acknowledges every page. Transactional
+	// subscriptions commit every page whatever it is.
+	MaxChunkSize int
 	// StartDelay is how long a started worker waits before its first claim.
 	StartDelay time.Duration
 	// SafetyCheck makes an event with no handler (and not skip-listed) an
@@ -274,6 +293,9 @@ func (c *Config) EnsureDefaults() {
 	if c.ChunkSize == 0 {
 		c.ChunkSize = DefaultChunkSize
 	}
+	if c.MaxChunkSize == 0 {
+		c.MaxChunkSize = max(DefaultMaxChunkSize, c.ChunkSize)
+	}
 	if c.Partitions == 0 {
 		c.Partitions = 1
 	}
@@ -318,6 +340,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ChunkSize < 1 || c.ChunkSize > cursor.MaxPageSize {
 		bad("chunk size %d must be in [1, %d]", c.ChunkSize, cursor.MaxPageSize)
+	}
+	if c.MaxChunkSize < c.ChunkSize {
+		bad("max chunk size %d is below the chunk size %d", c.MaxChunkSize, c.ChunkSize)
 	}
 	if c.StartDelay < 0 {
 		bad("start delay %v is negative", c.StartDelay)
@@ -463,6 +488,10 @@ func (s *Subscription) Routing(r evento.Routing) *Subscription { s.cfg.Routing =
 
 // ChunkSize sets the number of events read per page (Config.ChunkSize).
 func (s *Subscription) ChunkSize(n int) *Subscription { s.cfg.ChunkSize = n; return s }
+
+// MaxChunkSize sets the most events one acknowledgement covers, the bound
+// on redelivery after a crash (Config.MaxChunkSize).
+func (s *Subscription) MaxChunkSize(n int) *Subscription { s.cfg.MaxChunkSize = n; return s }
 
 // StartDelay sets how long a started worker waits before its first claim.
 func (s *Subscription) StartDelay(d time.Duration) *Subscription { s.cfg.StartDelay = d; return s }

@@ -36,19 +36,19 @@ var errCrashed = errors.New("subscription: worker crashed")
 // progress is the session state a transaction changes, restored when it
 // rolls back.
 type progress struct {
-	pending  *evento.Event
-	pendingI int
-	pendingN int
-	lastErr  string
-	errDirty bool
+	pending     *evento.Event
+	pendingLeft int
+	pendingN    int
+	lastErr     string
+	errDirty    bool
 }
 
 func (s *session) progress() progress {
-	return progress{s.pending, s.pendingI, s.pendingN, s.lastErr, s.errDirty}
+	return progress{s.pending, s.pendingLeft, s.pendingN, s.lastErr, s.errDirty}
 }
 
 func (s *session) restore(p progress) {
-	s.pending, s.pendingI, s.pendingN, s.lastErr, s.errDirty = p.pending, p.pendingI, p.pendingN, p.lastErr, p.errDirty
+	s.pending, s.pendingLeft, s.pendingN, s.lastErr, s.errDirty = p.pending, p.pendingLeft, p.pendingN, p.lastErr, p.errDirty
 }
 
 // chunkTx dispatches one page of events for a transactional subscription.
@@ -88,12 +88,12 @@ func (s *session) chunkTx(events []evento.Event) (stop bool, err error) {
 					break
 				}
 				if n > 1 && PartitionOf(e.AggregateID, n) != s.part {
-					s.advance(e, j)
+					s.advance(e, j, len(events))
 					continue
 				}
 				h, skip := s.r.p.lookup(e)
 				if skip || (h == nil && !s.r.p.cfg.SafetyCheck) {
-					s.advance(e, j)
+					s.advance(e, j, len(events))
 					continue
 				}
 				if h == nil {
@@ -121,7 +121,7 @@ func (s *session) chunkTx(events []evento.Event) (stop bool, err error) {
 				if serr != nil {
 					return evento.Ack{}, fmt.Errorf("savepoint: %w", serr)
 				}
-				s.advance(e, j)
+				s.advance(e, j, len(events))
 				s.lastErr = ""
 				attempt = 1
 				if perEvent {
@@ -164,7 +164,7 @@ func (s *session) chunkTx(events []evento.Event) (stop bool, err error) {
 			return true, nil
 		case noHand:
 			e := &events[i]
-			stop, err := s.exhaustedTx(e, i, fmt.Errorf("%w: %s %q (aggregate %s)", ErrNoHandler, e.AggregateType, e.Name, e.AggregateID), 1)
+			stop, err := s.exhaustedTx(e, i, len(events), fmt.Errorf("%w: %s %q (aggregate %s)", ErrNoHandler, e.AggregateType, e.Name, e.AggregateID), 1)
 			if stop {
 				return true, err
 			}
@@ -175,7 +175,7 @@ func (s *session) chunkTx(events []evento.Event) (stop bool, err error) {
 				return true, nil
 			}
 			if attempt >= pol.MaxAttempts {
-				stop, err := s.exhaustedTx(e, i, failErr, attempt)
+				stop, err := s.exhaustedTx(e, i, len(events), failErr, attempt)
 				if stop {
 					return true, err
 				}
@@ -191,14 +191,14 @@ func (s *session) chunkTx(events []evento.Event) (stop bool, err error) {
 	return false, nil
 }
 
-// exhaustedTx applies the exhausted policy to events[i] of a
-// transactional subscription. Nothing is pending (the events before it were
-// committed) and its handler's writes were rolled back, so a plain
-// acknowledgement records the park or the error.
-func (s *session) exhaustedTx(e *evento.Event, i int, err error, attempts int) (stop bool, _ error) {
+// exhaustedTx applies the exhausted policy to e, events[i] of a page of n
+// events of a transactional subscription. Nothing is pending (the events
+// before it were committed) and its handler's writes were rolled back, so
+// a plain acknowledgement records the park or the error.
+func (s *session) exhaustedTx(e *evento.Event, i, n int, err error, attempts int) (stop bool, _ error) {
 	res, herr := s.exhausted(e, err, attempts)
 	if res == resPark {
-		s.advance(e, i)
+		s.advance(e, i, n)
 		if err := s.flush(s.ctx); err != nil {
 			return true, s.ackFailed(err)
 		}
