@@ -122,7 +122,8 @@
 // subscribers and marks them dropped — so a process still running that
 // version's definition is refused with ErrSelectionChanged rather than
 // rebuild it — deletes its Pebble namespace (ReadModelDropper), and calls
-// DropData for the application's tables. Works with transactional
+// DropData for the application's tables; the version's record as active
+// is deleted. Works with transactional
 // subscriptions (effectively-once read models) on every backend: each
 // version's handlers write in the transaction that acknowledges them.
 //

@@ -104,8 +104,10 @@ type ReadModelDropper interface {
 // its namespace on executors that keep one (ReadModelDropper: Pebble),
 // then calls dropData, if not nil, to drop the application's own tables
 // of that version (TableName). The active version gives ErrVersionInUse.
-// Stop every worker of the version first: a transaction in flight may
-// still write after the drop.
+// The subscribers stay listed, marked dropped with no pending event, until
+// an operator deletes them (evento.SubscriberStore.DeleteSubscriber) once
+// no process runs that version. Stop every worker of the version first: a
+// transaction in flight may still write after the drop.
 func DropVersion(ctx context.Context, exec evento.Executor, base string, v int, dropData func(ctx context.Context, version int) error) error {
 	if v < 0 || v > MaxVersion {
 		return fmt.Errorf("subscription %q: drop version %d: %w", base, v, ErrInvalidConfig)
@@ -153,10 +155,13 @@ func DropVersion(ctx context.Context, exec evento.Executor, base string, v int, 
 			return fmt.Errorf("subscription %q: drop version %d: application data: %w", base, v, err)
 		}
 	}
+	// The record of v's time as the active version goes.
 	mk := ActiveKey(base)
 	for _, s := range subs {
-		if s.Key == mk && s.Partition == uint32(v) && bytes.Equal(s.Selection, activeSel) {
-			return tomb(mk, s.Partition)
+		if s.Key == mk && s.Partition == uint32(v) {
+			if err := exec.DeleteSubscriber(ctx, mk, s.Partition); err != nil && !errors.Is(err, evento.ErrNotFound) {
+				return fmt.Errorf("subscription %q: drop version %d: delete its record as active: %w", base, v, err)
+			}
 		}
 	}
 	return nil
