@@ -226,7 +226,7 @@ func (o *options) saveDue(ctx context.Context, store Store, agg Aggregate, rev s
 		if o.strictSave {
 			return false, err
 		}
-		o.logger.WarnContext(ctx, "aggregator: snapshot not saved", "type", last.AggregateType, "id", last.AggregateID, "version", last.Version, "err", err)
+		o.logger.WarnContext(ctx, "aggregator: snapshot not saved", evento.LogAggregateType, last.AggregateType, evento.LogAggregateID, last.AggregateID, evento.LogVersion, last.Version, evento.LogError, err)
 		return false, nil
 	}
 	return true, nil
@@ -286,7 +286,7 @@ func (o *options) fromSnapshot(ctx context.Context, r *replayer, rev string) ([]
 	}
 	ignore := func(reason string, args ...any) ([]evento.Event, bool, error) {
 		o.logger.WarnContext(ctx, "aggregator: snapshot ignored, replaying in full",
-			append([]any{"type", r.typ, "id", r.id, "revision", rev, "snapshot_version", s.Version, "reason", reason}, args...)...)
+			append([]any{evento.LogAggregateType, r.typ, evento.LogAggregateID, r.id, "revision", rev, "snapshot_version", s.Version, "reason", reason}, args...)...)
 		return nil, true, nil
 	}
 	if s.Version == 0 || (r.target != 0 && s.Version > r.target) {
@@ -304,14 +304,14 @@ func (o *options) fromSnapshot(ctx context.Context, r *replayer, rev string) ([]
 	if s.Cursor != "" {
 		cid, _, err := evento.DecodeCursor(s.Cursor)
 		if err != nil {
-			return ignore("snapshot cursor does not decode", "err", err)
+			return ignore("snapshot cursor does not decode", evento.LogError, err)
 		}
 		if cid != first[0].ID {
 			return ignore("snapshot cursor names another event than the one stored at its version")
 		}
 	}
 	if err := snapshot.Decode(s.Data, r.agg); err != nil {
-		return ignore("snapshot state does not decode", "err", err)
+		return ignore("snapshot state does not decode", evento.LogError, err)
 	}
 	r.version = s.Version
 	r.last = first[0]

@@ -31,7 +31,7 @@ func (f *failure) Unwrap() []error { return []error{ErrFailed, evento.ErrClosed,
 func (s *Store) fail(cause error) error {
 	f := &failure{cause: cause}
 	if s.failure.CompareAndSwap(nil, f) {
-		s.cfg.logger.Error("pebble executor: commit failed, the store refuses every later call", "err", cause)
+		s.cfg.logger.Error("pebble executor: commit failed, the store refuses every later call", evento.LogError, cause)
 		return f
 	}
 	return s.failure.Load()

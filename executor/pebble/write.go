@@ -203,7 +203,7 @@ func (s *Store) commitGroup(batch *pdb.Batch, group []*writeReq) (reusable bool)
 		// Building the batch failed: nothing was committed, the Store
 		// goes on, the group fails.
 		rerr = fmt.Errorf("pebble executor: write batch: %w", rerr)
-		s.cfg.logger.Error("pebble executor: write batch failed", "err", rerr, "events", count)
+		s.cfg.logger.Error("pebble executor: write batch failed", evento.LogError, rerr, "events", count)
 		reusable = false
 	default:
 		rerr = s.applyBatch(batch)

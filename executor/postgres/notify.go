@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/executor/internal/broadcast"
 	"github.com/jackc/pgx/v5"
 )
@@ -86,7 +87,7 @@ func (n *notifier) sender() {
 		}
 		n.lastSent = time.Now()
 		if _, err := n.s.pool.Exec(ctx, "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)", notifyChannel, n.s.cfg.schema); err != nil && ctx.Err() == nil {
-			n.s.cfg.logger.Debug("postgres executor: pg_notify failed", "err", err)
+			n.s.cfg.logger.Debug("postgres executor: pg_notify failed", evento.LogError, err)
 		}
 	}
 }
@@ -130,7 +131,7 @@ func (n *notifier) listener() {
 		if ctx.Err() != nil {
 			return
 		}
-		n.s.cfg.logger.Warn("postgres executor: LISTEN connection lost; polling until it is back", "err", err, "retry_in", backoff)
+		n.s.cfg.logger.Warn("postgres executor: LISTEN connection lost; polling until it is back", evento.LogError, err, "retry_in", backoff)
 		// Commits may have been missed: let readers look.
 		n.broadcast()
 		t := time.NewTimer(backoff)

@@ -97,7 +97,7 @@ func (s *Store) AcknowledgeTx(ctx context.Context, l evento.Lease, fn func(tx ev
 	defer func() {
 		if !done {
 			if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
-				s.cfg.logger.Debug("sqlite executor: rollback failed; discarding the write connection", "err", rerr)
+				s.cfg.logger.Debug("sqlite executor: rollback failed; discarding the write connection", evento.LogError, rerr)
 				s.discardWriteConn()
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/executor/internal/broadcast"
 )
 
@@ -84,7 +85,7 @@ func (s *Store) poll(ready chan struct{}) {
 		var v int64
 		if err := conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
 			if ctx.Err() == nil {
-				s.cfg.logger.Debug("sqlite executor: poll data_version", "err", err)
+				s.cfg.logger.Debug("sqlite executor: poll data_version", evento.LogError, err)
 			}
 			return
 		}

@@ -6,6 +6,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+
+	"github.com/evento-go/evento"
 )
 
 // writeConn is the store's one write connection and its prepared
@@ -157,7 +159,7 @@ func (s *Store) rollback(w *writeConn) {
 	if _, err := w.conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
 		// Either SQLite already rolled back ("no transaction is active")
 		// or the connection is in an unknown state: a fresh one is cheap.
-		s.cfg.logger.Debug("sqlite executor: rollback failed; discarding the write connection", "err", err)
+		s.cfg.logger.Debug("sqlite executor: rollback failed; discarding the write connection", evento.LogError, err)
 		s.discardWriteConn()
 	}
 }
