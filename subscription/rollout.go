@@ -187,7 +187,8 @@ type RolloutConfig struct {
 	DropData func(ctx context.Context, version int) error
 	// OnSwitch, if set, is called once the target version became active,
 	// after the switch was recorded and the previous version's worker
-	// stopped.
+	// stopped. It is not called when the target is active from the start
+	// (Switched is closed at once then).
 	OnSwitch func(from, to int)
 	// OnProgress, if set, is called after every check while the target
 	// builds. It must return quickly.
