@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
+	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/aggregator"
+	"github.com/evento-go/evento/subscription"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -95,4 +98,56 @@ func (b *Bank) load(ctx context.Context, id string, a *Account) (uint64, error) 
 		return v, fmt.Errorf("bank: account %s: %w", id, err)
 	}
 	return v, nil
+}
+
+// AlertsKey is the subscription key of the large-movement alerts.
+const AlertsKey = "bank-alerts"
+
+// LargeAmount is the smallest withdrawal or outgoing transfer, in cents,
+// that raises an alert.
+const LargeAmount = 300_00
+
+// Notifier delivers an alert (an e-mail, a chat message…). It may fail;
+// the alerts subscription retries it and parks the event when it keeps
+// failing, so an operator can replay it from the admin UI.
+type Notifier interface {
+	Notify(ctx context.Context, accountID, message string) error
+}
+
+// NotifierFunc adapts a function to Notifier.
+type NotifierFunc func(ctx context.Context, accountID, message string) error
+
+// Notify calls f.
+func (f NotifierFunc) Notify(ctx context.Context, accountID, message string) error {
+	return f(ctx, accountID, message)
+}
+
+// Alerts is the subscription that notifies large withdrawals and outgoing
+// transfers. Its side effect lives outside the store, so it is at least
+// once (not transactional), and its parked events can be replayed with
+// its own handlers (evhttp.Options.Subscriptions).
+func Alerts(n Notifier) *subscription.Subscription {
+	alert := func(ctx context.Context, e *evento.Event, amount int64, what string) error {
+		if amount < LargeAmount {
+			return nil
+		}
+		return n.Notify(ctx, e.AggregateID, fmt.Sprintf("%s of %s on account %s", what, money(amount), e.AggregateID))
+	}
+	return subscription.New(AlertsKey).
+		Handle(AccountAggregateType, MoneyWithdrawnEventName, func(ctx context.Context, e *evento.Event) error {
+			var v MoneyWithdrawn
+			if err := e.Decode(&v); err != nil {
+				return err
+			}
+			return alert(ctx, e, v.Amount, "withdrawal")
+		}).
+		Handle(AccountAggregateType, TransferSentEventName, func(ctx context.Context, e *evento.Event) error {
+			var v TransferSent
+			if err := e.Decode(&v); err != nil {
+				return err
+			}
+			return alert(ctx, e, v.Amount, "transfer")
+		}).
+		Retry(subscription.RetryPolicy{Initial: 50 * time.Millisecond, Max: time.Second, MaxAttempts: 3}).
+		OnExhausted(subscription.ParkEvent)
 }

@@ -6,22 +6,41 @@
 // postgres://…), by default in the embedded Pebble directory .evento/data
 // under the working directory, so it runs with no setup. Each run opens new
 // accounts, so it can be run again and again.
+//
+// With -serve ADDR it then stays up as a server: two workers (the balances
+// read model and the large-movement alerts) run in the background, and
+// ADDR serves the evento read API and admin UI under /evento/ (package
+// evhttp), an account's balance from the read model at /balances/{id}, and
+// an application handler that pages one account's events at
+// /accounts/{id}/events. -allow-writes lets the UI replay and discard parked
+// events.
+//
+//	go run ./examples/bank -serve 127.0.0.1:8080
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"time"
 
+	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/aggregator"
+	"github.com/evento-go/evento/cursor"
+	"github.com/evento-go/evento/evhttp"
 	"github.com/evento-go/evento/executor"
 	_ "github.com/evento-go/evento/executor/pebble" // registered for executor.Open
 	_ "github.com/evento-go/evento/executor/postgres"
 	_ "github.com/evento-go/evento/executor/sqlite"
+	"github.com/evento-go/evento/subscription"
 )
 
 // defaultDSN is the embedded Pebble directory used without EVENTO_DSN:
@@ -34,11 +53,20 @@ func defaultDSN() string {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	addr := flag.String("serve", "", "after the run, serve the read API and admin UI on this address (e.g. 127.0.0.1:8080) until interrupted")
+	allowWrites := flag.Bool("allow-writes", false, "with -serve: let the admin UI replay and discard parked events")
+	flag.Parse()
 	dsn := os.Getenv("EVENTO_DSN")
 	if dsn == "" {
 		dsn = defaultDSN()
 	}
-	if err := openAndRun(ctx, dsn, os.Stdout); err != nil {
+	run := openAndRun
+	if *addr != "" {
+		run = func(ctx context.Context, dsn string, w io.Writer) error {
+			return openAndServe(ctx, dsn, *addr, *allowWrites, w)
+		}
+	}
+	if err := run(ctx, dsn, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "bank:", err)
 		os.Exit(1)
 	}
@@ -137,4 +165,124 @@ func run(ctx context.Context, store aggregator.Store, w io.Writer) (Summary, err
 	}
 	fmt.Fprintf(w, "Alice at version 2: balance %s\n", money(then.Balance))
 	return s, nil
+}
+
+// ServerConfig configures the bank's HTTP server.
+type ServerConfig struct {
+	// AllowWrites lets the admin UI replay and discard parked events.
+	AllowWrites bool
+	// Notifier delivers the alerts; nil logs them.
+	Notifier Notifier
+	// Logger is the server's and the workers' logger; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the bank's HTTP side: the workers and the handler.
+type Server struct {
+	// Handler serves /evento/ (the evento API and UI), /balances/{id} and
+	// /accounts/{id}/events.
+	Handler  http.Handler
+	balances *subscription.Worker
+	alerts   *subscription.Worker
+}
+
+// StartServer starts the balances and alerts workers on exec and returns
+// the server's handler. Stop stops the workers.
+func StartServer(ctx context.Context, exec evento.Executor, cfg ServerConfig) (*Server, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	n := cfg.Notifier
+	if n == nil {
+		n = NotifierFunc(func(ctx context.Context, id, msg string) error {
+			log.InfoContext(ctx, "bank: alert", slog.String("account", id), slog.String("message", msg))
+			return nil
+		})
+	}
+	rm, err := balancesOn(ctx, exec)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{}
+	if s.balances, err = Balances(rm).Logger(log).Start(ctx, exec); err != nil {
+		return nil, err
+	}
+	alerts := Alerts(n).Logger(log)
+	if s.alerts, err = alerts.Start(ctx, exec); err != nil {
+		return nil, errors.Join(err, s.balances.Stop(ctx))
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/evento/", http.StripPrefix("/evento", evhttp.New(exec, evhttp.Options{
+		AllowWrites:   cfg.AllowWrites,
+		Subscriptions: []*subscription.Subscription{alerts},
+		Logger:        log,
+		Title:         "bank",
+	})))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/evento/", http.StatusFound)
+	})
+	// The read model, as an application serves it.
+	mux.HandleFunc("GET /balances/{id}", func(w http.ResponseWriter, r *http.Request) {
+		n, ok, err := rm.balance(r.Context(), r.PathValue("id"))
+		if err == nil && !ok {
+			err = fmt.Errorf("bank: no balance for %s: %w", r.PathValue("id"), evento.ErrNotFound)
+		}
+		if err != nil {
+			evhttp.WriteError(w, r, err)
+			return
+		}
+		evhttp.WriteJSON(w, http.StatusOK, map[string]any{"id": r.PathValue("id"), "balance": n})
+	})
+	// An application's own paginated handler: two calls from evhttp.
+	mux.HandleFunc("GET /accounts/{id}/events", func(w http.ResponseWriter, r *http.Request) {
+		args, err := cursor.FromValues(r.URL.Query(), 0)
+		if err != nil {
+			evhttp.WriteError(w, r, err)
+			return
+		}
+		page, err := exec.Read(r.Context(), evento.ByAggregate(AccountAggregateType, r.PathValue("id")).Page(args))
+		evhttp.WritePage(w, r, page, err)
+	})
+	s.Handler = mux
+	return s, nil
+}
+
+// Stop stops the workers, acknowledging what they handled.
+func (s *Server) Stop(ctx context.Context) error {
+	return errors.Join(s.alerts.Stop(ctx), s.balances.Stop(ctx))
+}
+
+// openAndServe runs the example's flow, then serves until ctx ends.
+func openAndServe(ctx context.Context, dsn, addr string, allowWrites bool, w io.Writer) error {
+	exec, err := executor.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer exec.Close()
+	if _, err := run(ctx, exec, w); err != nil {
+		return err
+	}
+	s, err := StartServer(ctx, exec, ServerConfig{AllowWrites: allowWrites})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return errors.Join(fmt.Errorf("bank: listen on %s: %w", addr, err), s.Stop(context.Background()))
+	}
+	srv := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(w, "serving the admin UI at http://%s/evento/ and the API at http://%s/evento/api/events; interrupt to stop\n", ln.Addr(), ln.Addr())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err = srv.Shutdown(sctx)
+		<-done
+	}
+	return errors.Join(err, s.Stop(context.Background()))
 }
