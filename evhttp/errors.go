@@ -104,13 +104,14 @@ func classify(err error) kind {
 }
 
 // ProblemFor returns the problem details for err: the status, the stable
-// title and code from Status, and instance set to the request's path.
+// title and code from Status, and instance set to the request's path (as
+// the client sent it, before any http.StripPrefix).
 // Detail is left empty: the error's text is not client-safe.
 func ProblemFor(r *http.Request, err error) Problem {
 	k := classify(err)
 	p := Problem{Type: "about:blank", Title: k.title, Status: k.status, Code: k.code}
 	if r != nil && r.URL != nil {
-		p.Instance = r.URL.Path
+		p.Instance = basePath(r) + r.URL.Path
 	}
 	return p
 }

@@ -683,6 +683,10 @@ func TestUIPagesUnderPrefix(t *testing.T) {
 			t.Errorf("GET %s: page refers to the network", c.path)
 		}
 	}
+	// A problem's instance is the path the client asked for, prefix included.
+	if st, ct, body := fetch("/admin/evento/api/events?after=x"); st != 400 || ct != "application/problem+json" || decode[evhttp.Problem](t, []byte(body)).Instance != "/admin/evento/api/events" {
+		t.Errorf("problem under a prefix: %d %q %s", st, ct, body)
+	}
 	if st, ct, body := fetch("/admin/evento/style.css"); st != 200 || !strings.HasPrefix(ct, "text/css") || !strings.Contains(body, "table") {
 		t.Errorf("style.css: %d %q", st, ct)
 	}

@@ -25,9 +25,13 @@ const EnvRequire = "EVENTO_REQUIRE_BROWSER"
 // EnvPath names the environment variable that points at the browser binary.
 const EnvPath = "EVENTO_CHROMIUM"
 
-// Path returns the browser binary to use, or "" when none is found.
+// Path returns the browser binary to use, or "" when none is found (or
+// $EVENTO_CHROMIUM names a file that does not exist).
 func Path() string {
 	if p := os.Getenv(EnvPath); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return ""
+		}
 		return p
 	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
@@ -46,11 +50,11 @@ func Browser(t testing.TB, timeout time.Duration) context.Context {
 	t.Helper()
 	path := Path()
 	if path == "" {
-		msg := "no Chromium found (install Debian's chromium: apt-get install -y chromium, or set " + EnvPath + "); skipping the browser test"
+		msg := "no Chromium found (install Debian's chromium: apt-get install -y chromium, or set " + EnvPath + ")"
 		if os.Getenv(EnvRequire) == "1" {
-			t.Fatal(msg + " — but " + EnvRequire + "=1 requires it")
+			t.Fatal(msg + "; " + EnvRequire + "=1 requires the browser tests")
 		}
-		t.Skip(msg)
+		t.Skip(msg + "; skipping the browser test (" + EnvRequire + "=1 makes this a failure)")
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
