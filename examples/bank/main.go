@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/evento-go/evento"
@@ -51,7 +52,7 @@ func defaultDSN() string {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	addr := flag.String("serve", "", "after the run, serve the read API and admin UI on this address (e.g. 127.0.0.1:8080) until interrupted")
 	allowWrites := flag.Bool("allow-writes", false, "with -serve: let the admin UI replay and discard parked events")
