@@ -14,13 +14,13 @@ import (
 func TestValidateJoinsEveryProblem(t *testing.T) {
 	nop := func(context.Context, *evento.Event) error { return nil }
 	s := New("").Handle("", "X", nop).Handle("t", "A", nop).Handle("t", "A", nop).
-		ChunkSize(5000).Partitions(-1).Lease(time.Second, 2*time.Second).PollInterval(-time.Second).
+		ChunkSize(5000).MaxChunkSize(10).Partitions(-1).Lease(time.Second, 2*time.Second).PollInterval(-time.Second).
 		Retry(RetryPolicy{Multiplier: 0.5, Jitter: 2, MaxAttempts: -1}).Skip("")
 	err := s.Validate()
 	if !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("Validate = %v, want ErrInvalidConfig", err)
 	}
-	for _, want := range []string{"empty subscription key", "empty aggregate type", "two handlers", "chunk size", "partitions",
+	for _, want := range []string{"empty subscription key", "empty aggregate type", "two handlers", "chunk size", "max chunk size 10 is below", "partitions",
 		"heartbeat", "poll interval", "multiplier", "jitter", "max attempts", "skip with empty"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate error lacks %q:\n%v", want, err)
@@ -39,7 +39,7 @@ func TestValidateJoinsEveryProblem(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	c := New("k").Lease(3*time.Second, 0).Config()
-	if c.ChunkSize != DefaultChunkSize || c.Partitions != 1 || c.Heartbeat != time.Second || c.ClaimInterval != 750*time.Millisecond ||
+	if c.ChunkSize != DefaultChunkSize || c.MaxChunkSize != DefaultMaxChunkSize || c.Partitions != 1 || c.Heartbeat != time.Second || c.ClaimInterval != 750*time.Millisecond ||
 		c.PollInterval != DefaultPollInterval || c.Retry != DefaultRetryPolicy() || c.Logger == nil {
 		t.Errorf("defaults = %+v", c)
 	}

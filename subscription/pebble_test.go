@@ -8,6 +8,12 @@ import (
 	"github.com/evento-go/evento/executor/pebble"
 )
 
+func init() {
+	childOpeners["pebble"] = func(ctx context.Context, dir string) (evento.Executor, error) {
+		return pebble.Open(ctx, dir)
+	}
+}
+
 func newPebble(t testing.TB) evento.Executor {
 	t.Helper()
 	s, err := pebble.Open(context.Background(), t.TempDir())

@@ -46,6 +46,12 @@ func childMain() int {
 		return fail(err)
 	}
 	defer store.Close()
+	if os.Getenv(childMode) == "catchup" {
+		if err := catchUpChild(store); err != nil {
+			return fail(err)
+		}
+		return 0
+	}
 	ttl, err := time.ParseDuration(os.Getenv(childTTL))
 	if err != nil {
 		return fail(err)
