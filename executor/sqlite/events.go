@@ -43,8 +43,6 @@ func fromMicros(v sql.NullInt64) time.Time {
 }
 
 const (
-	sqlInsertEvent = `INSERT INTO events (id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, timestamp)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlAggVersion = `SELECT version FROM events WHERE aggregate_type = ? AND aggregate_id = ? ORDER BY version DESC LIMIT 1`
 	// sqlAggVersionRouting reads an existing aggregate's version and its
 	// routing key, which its first event fixed: two seeks of the unique
@@ -52,7 +50,16 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlAggVersionRouting = `SELECT version, (SELECT routing_key FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND version = 1)
 FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 ORDER BY version DESC LIMIT 1`
 	sqlLastEvent = `SELECT position, id FROM events ORDER BY position DESC LIMIT 1`
-	eventCols    = `position, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, timestamp`
+	// sqlWriteHead is what Write reads before it inserts, in one
+	// statement: the log's last position and ULID (max of the rowid is a
+	// seek of the b-tree's end, the ULID a rowid lookup) and the first span's version and first-event routing
+	// key (seeks of the unique index, as sqlAggVersionRouting). Every
+	// column is NULL when there is nothing to read.
+	sqlWriteHead = `SELECT (SELECT max(position) FROM events),
+(SELECT id FROM events WHERE position = (SELECT max(position) FROM events)),
+(SELECT version FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 ORDER BY version DESC LIMIT 1),
+(SELECT routing_key FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND version = 1)`
+	eventCols = `position, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, timestamp`
 )
 
 // Write appends events atomically. See evento.EventStore.
@@ -88,25 +95,40 @@ func (s *Store) write(ctx context.Context, events []evento.Event, keep bool) err
 	err = s.writeTx(ctx, "write", func(w *writeConn) error {
 		// Versions and routing keys are checked in the transaction that
 		// writes, under SQLite's write lock: no other writer, in this
-		// process or another, can commit in between.
+		// process or another, can commit in between. The first span's
+		// check and the log's head are one statement.
+		var (
+			lastPos      sql.NullInt64
+			lastRaw      []byte
+			firstVersion sql.NullInt64
+			firstKey     []byte
+		)
+		if err := w.queryRow(ctx, sqlWriteHead, []any{blob(spans[0].Type), blob(spans[0].ID)}, &lastPos, &lastRaw, &firstVersion, &firstKey); err != nil {
+			return s.txErr("write: read head", err)
+		}
 		for i := range spans {
 			sp := &spans[i]
-			if sp.Expected == 0 {
-				actual, err := w.aggregateVersion(ctx, sp.Type, sp.ID)
-				if err != nil {
+			var (
+				actual uint64
+				stored string
+			)
+			switch {
+			case i == 0:
+				actual, stored = uint64(firstVersion.Int64), string(firstKey)
+			case sp.Expected == 0:
+				if actual, err = w.aggregateVersion(ctx, sp.Type, sp.ID); err != nil {
 					return s.txErr("write: read version", err)
 				}
-				if actual != 0 {
-					return conflict(*sp, actual)
+			default:
+				if actual, stored, err = w.aggregateVersionRouting(ctx, sp.Type, sp.ID); err != nil {
+					return s.txErr("write: read version", err)
 				}
-				continue
-			}
-			actual, stored, err := w.aggregateVersionRouting(ctx, sp.Type, sp.ID)
-			if err != nil {
-				return s.txErr("write: read version", err)
 			}
 			if actual != sp.Expected {
 				return conflict(*sp, actual)
+			}
+			if sp.Expected == 0 {
+				continue // a new aggregate: its first event fixes the key
 			}
 			key, err := sp.Routing(stored)
 			if err != nil {
@@ -117,49 +139,55 @@ func (s *Store) write(ctx context.Context, events []evento.Event, keep bool) err
 			}
 		}
 		// IDs must exceed every stored ID, including those written by
-		// other processes with their own ULID sources.
-		var lastPos int64
-		var lastRaw []byte
-		if err := w.queryRow(ctx, sqlLastEvent, nil, &lastPos, &lastRaw); err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return s.txErr("write: read head", err)
-		}
+		// other processes with their own ULID sources. Positions continue
+		// from the last stored one: the rowid SQLite would assign, given
+		// explicitly so that one statement inserts many rows and no
+		// LastInsertId is asked per row.
 		var last ulid.ULID
 		copy(last[:], lastRaw)
+		pos := lastPos.Int64
 		now := time.Now().UTC().Truncate(time.Microsecond)
-		ins, err := w.stmt(ctx, sqlInsertEvent)
-		if err != nil {
-			return s.txErr("write: prepare", err)
-		}
 		for i := range events {
 			e := &events[i]
-			id, at := e.ID, e.Timestamp // Import keeps them
-			if !keep {
-				id, at = ids.Above(s.ulids.New(now), last), now
+			if !keep { // Import keeps them
+				e.ID, e.Timestamp = ids.Above(s.ulids.New(now), last), now
 			}
-			last = id
-			res, err := ins.ExecContext(ctx, id[:], blob(e.AggregateType), blob(e.AggregateID), int64(e.Version),
-				blob(e.Name), blob(e.RoutingKey), e.Data, meta[i], at.UnixMicro())
+			last = e.ID
+			pos++
+			e.Position = evento.Position{Seq: uint64(pos)}
+		}
+		for done := 0; done < len(events); {
+			n := insertRows(len(events) - done)
+			ins, err := w.stmt(ctx, insertSQL(n))
+			if err != nil {
+				return s.txErr("write: prepare", err)
+			}
+			args := w.args[:0]
+			for i := done; i < done+n; i++ {
+				e := &events[i]
+				args = append(args, int64(e.Position.Seq), e.ID[:], blob(e.AggregateType), blob(e.AggregateID), int64(e.Version),
+					blob(e.Name), blob(e.RoutingKey), e.Data, meta[i], e.Timestamp.UnixMicro())
+			}
+			_, err = ins.ExecContext(ctx, args...)
+			clear(args)
+			w.args = args[:0]
 			if err != nil {
 				if isUniqueViolation(err) {
-					actual, verr := w.aggregateVersion(ctx, e.AggregateType, e.AggregateID)
-					if verr != nil {
-						return s.txErr("write: read version", verr)
-					}
+					// Versions were checked above; report the span that
+					// no longer continues from the stored version.
 					for _, sp := range spans {
-						if sp.Type == e.AggregateType && sp.ID == e.AggregateID {
+						actual, verr := w.aggregateVersion(ctx, sp.Type, sp.ID)
+						if verr != nil {
+							return s.txErr("write: read version", verr)
+						}
+						if actual != sp.Expected {
 							return conflict(sp, actual)
 						}
 					}
 				}
 				return s.txErr("write: insert", err)
 			}
-			pos, err := res.LastInsertId()
-			if err != nil {
-				return s.txErr("write: position", err)
-			}
-			e.ID = id
-			e.Timestamp = at
-			e.Position = evento.Position{Seq: uint64(pos)}
+			done += n
 		}
 		return nil
 	})
@@ -169,6 +197,43 @@ func (s *Store) write(ctx context.Context, events []evento.Event, keep bool) err
 	s.notify.broadcast()
 	return nil
 }
+
+// maxInsertRows is the most rows one INSERT statement writes (10 bound
+// parameters each, far below SQLite's limit of 32,766).
+const maxInsertRows = 64
+
+// insertSQLs are the multi-row INSERT statements, by row count: one for
+// each power of two up to maxInsertRows, so the write connection prepares
+// at most seven of them and a batch of n events takes at most about
+// log2(n) + n/64 statements.
+var insertSQLs = func() map[int]string {
+	m := map[int]string{}
+	for n := 1; n <= maxInsertRows; n *= 2 {
+		var b strings.Builder
+		b.WriteString("INSERT INTO events (position, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, timestamp) VALUES ")
+		for i := range n {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		}
+		m[n] = b.String()
+	}
+	return m
+}()
+
+// insertRows is the row count of the next INSERT for remaining events: the
+// largest power of two not above remaining and maxInsertRows.
+func insertRows(remaining int) int {
+	n := 1
+	for n*2 <= remaining && n*2 <= maxInsertRows {
+		n *= 2
+	}
+	return n
+}
+
+// insertSQL is the INSERT of n rows (n from insertRows).
+func insertSQL(n int) string { return insertSQLs[n] }
 
 // conflict is the error for a span that does not continue from the stored
 // version.

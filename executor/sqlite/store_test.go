@@ -106,6 +106,7 @@ func TestQueryPlans(t *testing.T) {
 		{`SELECT ` + eventCols + ` FROM events WHERE aggregate_type = ? AND aggregate_id = ? AND version > ? ORDER BY version LIMIT ?`, []any{blob("T"), blob("a1"), 0, 10}},
 		{sqlAggVersion, []any{blob("T"), blob("a1")}},
 		{sqlLastEvent, nil},
+		{sqlWriteHead, []any{blob("T"), blob("a1")}},
 		{sqlAggregateIDs, []any{blob("T"), blob(""), 10}},
 	} {
 		checkPlan(t, s, c.sql, c.args)

@@ -15,6 +15,7 @@ import (
 type writeConn struct {
 	conn  *sql.Conn
 	stmts map[string]*sql.Stmt
+	args  []any // scratch: the bound values of a multi-row INSERT
 }
 
 // stmt returns a statement prepared on the write connection.
