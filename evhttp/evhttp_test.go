@@ -682,6 +682,9 @@ func TestUIPagesUnderPrefix(t *testing.T) {
 		if strings.Contains(body, "http://") || strings.Contains(body, "https://") {
 			t.Errorf("GET %s: page refers to the network", c.path)
 		}
+		if strings.Contains(body, "<script") {
+			t.Errorf("GET %s: page needs JavaScript", c.path)
+		}
 	}
 	// A problem's instance is the path the client asked for, prefix included.
 	if st, ct, body := fetch("/admin/evento/api/events?after=x"); st != 400 || ct != "application/problem+json" || decode[evhttp.Problem](t, []byte(body)).Instance != "/admin/evento/api/events" {
