@@ -310,7 +310,7 @@ func rawScan(rows pgx.Rows, hint int) ([]evento.Event, error) {
 // secondaryIndexes are the store's secondary indexes on events (the
 // primary key (tx, seq) and the unique (type, id, version) aside).
 var secondaryIndexes = []string{"events_routing", "events_type", "events_type_routing", "events_aggregate",
-	"events_aggregate_routing", "events_name", "events_name_routing"}
+	"events_name", "events_name_routing"}
 
 // BenchmarkIndexWriteCost measures what each secondary index costs writes:
 // COPY of 100 events over 10 aggregates per commit into a copy of the

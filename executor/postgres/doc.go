@@ -40,17 +40,24 @@
 // events has one index per query shape, each ending in the global order, so
 // every query shape of evento.Query reads O(page) index entries (a test
 // checks the plans with EXPLAIN ANALYZE, with stale and fresh statistics).
-// Reads set enable_sort, enable_bitmapscan and jit off for their own
-// transaction, so that statistics lagging a growing table cannot turn a page
-// into a scan of the rest of the log, and plan_cache_mode to
-// force_custom_plan: pgx prepares each statement once per connection, and
+// The connections Open makes start with enable_sort, enable_bitmapscan and
+// jit off (startup parameters, in the pool's ConnConfig.RuntimeParams), so
+// that statistics lagging a growing table cannot turn a page into a scan of
+// the rest of the log; on a pool handed to New, whose connections the
+// caller configured, each read sets them for its own transaction in its
+// first statement. Read also sets plan_cache_mode to force_custom_plan for
+// its transaction: pgx prepares each statement once per connection, and
 // from the sixth execution PostgreSQL may run a generic plan, costed
 // without the arguments, whose estimate for aggregate_type = $1 is the
 // average type's share of the table (the primary key scan that filters
 // every other type's event costs within 10% of the type's index there).
 // Planning each read with its arguments costs 0.06-0.09 ms of server time;
 // the first page by type then reads 4-5 buffers, 0.02 ms, on its 1st and
-// 1000th execution, with 10k or 1M unrelated events. ReadAggregate seeks
+// 1000th execution, with 10k or 1M unrelated events. The point reads
+// (ReadAggregate, AggregateVersion, Head) keep pgx's cached plans: each
+// of their statements can be served in order by one index only, whatever
+// the arguments (the tests check their forced generic plans too), and a
+// session-wide force_custom_plan would replan every write. ReadAggregate seeks
 // to (type, id, after) in the unique index with equalities and version >
 // after, and orders by version, which only that index gives without a
 // sort: a read after a snapshot of a 10k-event aggregate reads 4 buffers,
@@ -104,18 +111,23 @@
 // tables, other databases of the cluster) do not hold readers back.
 //
 // The argument needs a new snapshot per statement. Every read with a
-// horizon (Read, Head, ReadAggregate, AggregateVersion) therefore runs in
-// an explicit BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY … COMMIT,
-// pipelined with its statements in one round trip, whatever the session's
-// default_transaction_isolation (database, role or DSN options): under a
-// REPEATABLE READ or SERIALIZABLE default the pipeline's implicit
-// transaction would share one snapshot between the horizon and the page
-// (readers lost 70-128 of 32k events per run), and SERIALIZABLE would fail
-// reads with serialization errors. Reads of a single statement
-// (AggregateIDs, LoadSnapshot, and the point reads of the lock ordering)
-// and writes (a single INSERT) cannot mix snapshots and run in the
-// statement's implicit transaction, where REPEATABLE READ behaves as READ
-// COMMITTED; BEGIN and COMMIT would cost 10-20% of an append. A
+// horizon (Read, Head, ReadAggregate, AggregateVersion) pipelines the
+// horizon statement and its own statements in one round trip, in the
+// pipeline's implicit transaction, where under the default READ COMMITTED
+// each statement takes its own snapshot. The horizon statement also
+// reports the transaction's isolation: under a REPEATABLE READ or
+// SERIALIZABLE default (database, role or DSN options) the pipeline's
+// statements would share one snapshot (readers lost 70-128 of 32k events
+// per run), and SERIALIZABLE would fail reads with serialization errors;
+// there the statement stores a horizon of 0, which hides every event, the
+// connection is marked, and the read runs again at once, and so do that
+// connection's later reads, between BEGIN ISOLATION LEVEL READ COMMITTED
+// READ ONLY and COMMIT in the same single round trip. (BEGIN and COMMIT
+// on every read cost a fifth of a 100-event aggregate load.) Reads of a
+// single statement (AggregateIDs, LoadSnapshot, and the point reads of the
+// lock ordering) and writes (a single INSERT) cannot mix snapshots and run
+// in the statement's implicit transaction, where REPEATABLE READ behaves
+// as READ COMMITTED; BEGIN and COMMIT would cost 10-20% of an append. A
 // SERIALIZABLE session fails them with SQLSTATE 40001 (concurrent appends
 // read neighbouring index ranges): the first such failure marks the
 // connection, the statement is run again at once in an explicit READ
@@ -145,8 +157,7 @@
 // and copies the backend status table (O(max_connections), about 100 KB at
 // the default 100 connections, once per read transaction): measured at
 // 38-69µs of server time with 32 connections, the same as the
-// transactionid-lock version (40-67µs). BEGIN and COMMIT add two small
-// statements to the read's round trip.
+// transactionid-lock version (40-67µs).
 //
 // Trade-offs: a long-open write transaction of this schema pauses readers
 // (not writers) at its position until it ends; reads cost one more
@@ -222,22 +233,33 @@
 // query shape and ends in (tx, seq), so a page is an index range in global
 // order in either direction:
 //
-//	index                      query shape
-//	events_type                by type
-//	events_type_routing        by type with a key / "no key"
-//	events_name                by type + name
-//	events_name_routing        by type + name with a key / "no key"
-//	events_aggregate           type + id
-//	events_aggregate_routing   type + id with a key / "no key"
-//	events_routing             all events with a key / "no key"
+//	index                 query shape
+//	events_type           by type
+//	events_type_routing   by type with a key / "no key"
+//	events_name           by type + name
+//	events_name_routing   by type + name with a key / "no key"
+//	events_aggregate      type + id, with or without a key / "no key"
+//	events_routing        all events with a key / "no key"
+//
+// Every shape is O(page) only with its index: with a key, a type's (or a
+// name's) events and the key's events may each be a small share of the
+// other's, so neither events_type nor events_routing alone serves
+// type-with-key in O(page); and a type's events are not a prefix of a
+// name's or a key's. Type + id with a key needs no index of its own
+// (events_aggregate_routing, dropped by migration 4): an aggregate's
+// events all carry its first event's routing key (the rule every write
+// and import enforces), so the page statement checks the first event's key
+// once, in an InitPlan that PostgreSQL evaluates as a one-time filter
+// before the scan; if it is another key nothing is read (a plan test reads
+// a 10,000-event aggregate with a mismatching key), else every event of
+// the aggregate matches and events_aggregate gives the page in order.
+// events_aggregate itself stays: the unique (type, id, version) orders an
+// aggregate by version, which is its global order too, but a cursor is a
+// position, possibly another aggregate's, and only an index ending in
+// (tx, seq) seeks to it.
 //
 // BenchmarkIndexWriteCost measures each one (COPY of 100 events into a
-// copy of the events table against a copy less that index, same run). The
-// next candidate for removal is events_aggregate_routing: an aggregate's
-// events all carry its first event's routing key, so events_aggregate
-// with a one-time guard on the first event's key would serve the shape in
-// O(page); it stays until that guard is in the read path and the plan
-// tests cover a mismatching key on a long aggregate.
+// copy of the events table against a copy less that index, same run).
 //
 // # Benchmarks
 //
@@ -253,6 +275,6 @@
 // README.md "Benchmarks" has the figures. What the minimal table does not
 // give, and evento pays for: commit-order positions (the transaction-id
 // horizon: (tx, seq) and the horizon check on reads), a page of every query
-// shape in O(page) (the seven indexes above), and routing-key and
+// shape in O(page) (the six indexes above), and routing-key and
 // predecessor checks in the append statement.
 package postgres

@@ -27,8 +27,8 @@ type queries struct {
 	insertOne  string // insert for a single event, with scalar arguments
 	versions   string
 	horizon    string // "" for the lock ordering
-	prelude    string // first statement of a read: horizon (if any) and plan settings
-	planOnly   string // the plan settings alone
+	prelude    string // first statement of Read: horizon (if any) and plan settings
+	point      string // first statement of the other reads ("" for none): horizon (if any), session plan settings on a pool Open did not make
 	readAgg    string
 	aggVersion string
 	aggIDs     string
@@ -39,32 +39,58 @@ type queries struct {
 
 const eventCols = "tx, seq, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, ts"
 
-// planSettings are set, local to the transaction of a read's
-// pipeline, before its queries are planned. Without them the planner, with
-// statistics that lag a growing table, may pick a bitmap scan of every row
-// after the cursor and a top-N sort over them instead of reading one page
-// in index order: O(rest of the log) per page instead of O(page).
-// The disabled paths' cost penalty would also push the plan's cost over
-// jit_above_cost: JIT compiling a page query costs 100ms, so JIT is off too.
+// sessionPlanSettings are the planner settings every read needs, as
+// startup parameters: Open puts them in its pool's ConnConfig.RuntimeParams,
+// so its connections start with them and reads send nothing for them. On a
+// pool handed to New, which the caller configured, each read sets them
+// itself, local to its transaction (planSettings), in its first statement.
 //
-// plan_cache_mode is force_custom_plan: pgx prepares each statement once
-// per connection, and from its sixth execution PostgreSQL may run a
-// generic plan, costed without the arguments. For aggregate_type = $1 it
-// assumes the average type's share of the table; on a log where the type
-// read is rare, reading the primary key in (tx, seq) order and filtering
-// then costs about as much as the type's index (measured 35 against 39),
-// and either may win on a statistics refresh: the page would read every
-// event of other types before the first match (1M rows and 32k buffers
-// instead of 5). A custom plan sees the type and costs 0.06-0.09 ms
-// of planning per read statement (measured on a page by type). The horizon statement has no parameters and
-// keeps its one plan.
-const planSettings = "set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_custom_plan', true)"
+// Without them the planner, with statistics that lag a growing table, may
+// pick a bitmap scan of every row after the cursor and a top-N sort over
+// them instead of reading one page in index order: O(rest of the log) per
+// page instead of O(page). The disabled paths' cost penalty would also push
+// the plan's cost over jit_above_cost: JIT compiling a page query costs
+// 100ms, so JIT is off too. Writes and the subscriber statements have one
+// plan either way (their explain tests run with these settings).
+var sessionPlanSettings = map[string]string{"enable_sort": "off", "enable_bitmapscan": "off", "jit": "off"}
 
-// horizonSQL computes the read horizon of a schema's event log and stores it
-// in the setting evento.horizon, local to the read's transaction, for the
-// statements that follow in the same pipeline (each with its own, later
-// snapshot: reads run in an explicit READ COMMITTED transaction, see
-// beginRead).
+// planSettings is sessionPlanSettings as set_config calls, local to the
+// read's transaction, for a pool Open did not make.
+const planSettings = "set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true)"
+
+// customPlans is set by Read (only), local to its transaction, in its
+// first statement: plan_cache_mode force_custom_plan. pgx prepares each
+// statement once per connection, and from its sixth execution PostgreSQL
+// may run a generic plan, costed without the arguments. For
+// aggregate_type = $1 it assumes the average type's share of the table; on
+// a log where the type read is rare, reading the primary key in (tx, seq)
+// order and filtering then costs about as much as the type's index
+// (measured 35 against 39), and either may win on a statistics refresh:
+// the page would read every event of other types before the first match
+// (1M rows and 32k buffers instead of 5). A custom plan sees the type and
+// costs 0.06-0.09 ms of planning per read statement (measured on a page by
+// type). The other reads' statements (ReadAggregate's, AggregateVersion's,
+// Head's) can only be served in order by one index, whatever the
+// arguments, and keep pgx's plan cache: a session-wide force_custom_plan
+// would replan every write too. The horizon statement has no parameters
+// and keeps its one plan.
+const customPlans = "set_config('plan_cache_mode', 'force_custom_plan', true)"
+
+// readCommitted is true when the current transaction takes a new snapshot
+// per statement, which the horizon needs (PostgreSQL runs READ UNCOMMITTED
+// as READ COMMITTED).
+const readCommitted = "current_setting('transaction_isolation') IN ('read committed', 'read uncommitted')"
+
+// horizonSQL is a read's first statement: it computes the read horizon of
+// a schema's event log and stores it in the setting evento.horizon, local
+// to the read's transaction, for the statements that follow in the same
+// pipeline, each with its own, later snapshot. Its first column says
+// whether the transaction is READ COMMITTED; when it is not (a session
+// whose default isolation is REPEATABLE READ or SERIALIZABLE, where the
+// pipeline's statements would share this statement's snapshot), the
+// horizon is 0, which hides every event, and the read is run again in an
+// explicit READ COMMITTED transaction (see Store.read). settings are
+// further select-list items (set_config calls), or "".
 //
 // The horizon H is the smaller of this statement's snapshot xmax and the
 // smallest transaction id of the writers registered at the time: the
@@ -91,32 +117,34 @@ const planSettings = "set_config('enable_sort', 'off', true), set_config('enable
 //
 // The backend status is copied once per transaction, at its first use:
 // this statement must be the first of its transaction to read it (it is
-// the first statement after BEGIN). backend_xid is shown to every role,
-// like pg_locks.
+// the first statement of the pipeline's implicit transaction, or the first
+// after BEGIN). backend_xid is shown to every role, like pg_locks.
 //
 // Transaction ids here are 32-bit; they are widened to xid8 relative to the
 // snapshot's xmax (ids assigned after the snapshot are >= xmax and cannot
 // lower H).
-func horizonSQL(key int64) string {
+func horizonSQL(key int64, settings string) string {
 	hi, lo := uint32(uint64(key)>>32), uint32(uint64(key))
-	return fmt.Sprintf(`WITH n AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS n),
+	if settings != "" {
+		settings = ",\n\t" + settings
+	}
+	return fmt.Sprintf(`WITH n AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS n, %s AS rc),
 w AS (
 	SELECT a.backend_xid::text::bigint AS x
 	FROM pg_locks l CROSS JOIN LATERAL pg_stat_get_activity(l.pid) a
 	WHERE l.locktype = 'advisory' AND l.classid = %d AND l.objid = %d AND l.objsubid = 1
 		AND l.pid IS NOT NULL AND a.backend_xid IS NOT NULL)
-SELECT set_config('evento.horizon', least(n.n, (
+SELECT n.rc, set_config('evento.horizon', CASE WHEN n.rc THEN least(n.n, (
 	SELECT min(CASE WHEN d < 2147483648 THEN n.n + d ELSE n.n + d - 4294967296 END)
-	FROM (SELECT ((w.x - (n.n & 4294967295)) + 4294967296) %% 4294967296 AS d FROM w) dd))::text, true),
-	%s
-FROM n`, hi, lo, planSettings)
+	FROM (SELECT ((w.x - (n.n & 4294967295)) + 4294967296) %% 4294967296 AS d FROM w) dd))::text ELSE '0' END, true)%s
+FROM n`, readCommitted, hi, lo, settings)
 }
 
-// beginRead starts every read's transaction, whatever the session's
-// default isolation: a read of several statements (horizon, cursor check,
-// page) needs a new snapshot per statement, which REPEATABLE READ or
-// SERIALIZABLE defaults would not give, and a SERIALIZABLE default would
-// also make reads fail with serialization errors. It is queued in the same
+// beginRead starts a read's transaction on a connection whose session
+// defaults to REPEATABLE READ or SERIALIZABLE (see explicitRC): a read of
+// several statements (horizon, cursor check, page) needs a new snapshot
+// per statement, which those would not give, and SERIALIZABLE would also
+// make reads fail with serialization errors. It is queued in the same
 // pipeline (one round trip) as the read and its COMMIT.
 const beginRead = "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
 
@@ -126,21 +154,24 @@ const beginRead = "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
 // serialization errors.
 const beginWrite = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
 
-// explicitRCKey marks, in a connection's pgconn.CustomData, a session on
-// which a statement alone in its implicit transaction failed with a
-// serialization error (SQLSTATE 40001): its default isolation is
-// SERIALIZABLE. Single-statement reads and writes run in their implicit
-// transaction (one statement, one snapshot: READ COMMITTED and REPEATABLE
-// READ behave alike, and BEGIN and COMMIT would cost 10-20% of an append's
-// time); on a marked connection they run between beginRead or beginWrite
-// and COMMIT, pipelined in the same round trip. The failed statement is run
-// again that way at once, so a caller never sees the error.
+// explicitRCKey marks, in a connection's pgconn.CustomData, a session whose
+// default isolation is not READ COMMITTED: a read's horizon statement found
+// its implicit transaction REPEATABLE READ or SERIALIZABLE, or a statement
+// alone in its implicit transaction failed with a serialization error
+// (SQLSTATE 40001). Reads and writes run in the implicit transaction of
+// their pipeline (BEGIN and COMMIT would cost 10-20% of an append's time,
+// and a fifth of an aggregate load's); on a marked connection they run
+// between beginRead or beginWrite and COMMIT, pipelined in the same round
+// trip. The failed read or statement is run again that way at once, so a
+// caller never sees the error.
 const explicitRCKey = "evento.explicit-read-committed"
 
 func explicitRC(c *pgxpool.Conn) bool {
 	v, _ := c.Conn().PgConn().CustomData()[explicitRCKey].(bool)
 	return v
 }
+
+func markExplicitRC(c *pgxpool.Conn) { c.Conn().PgConn().CustomData()[explicitRCKey] = true }
 
 // serializationFailure reports whether err is a serialization error on a
 // connection not yet marked explicitRC, and marks it.
@@ -149,32 +180,63 @@ func serializationFailure(c *pgxpool.Conn, err error) bool {
 	if explicitRC(c) || !errors.As(err, &pgErr) || pgErr.Code != "40001" {
 		return false
 	}
-	c.Conn().PgConn().CustomData()[explicitRCKey] = true
+	markExplicitRC(c)
 	return true
 }
 
-// pointRead runs an aggregate's read: with the horizon (several
-// statements) in an explicit READ COMMITTED transaction (see sendRead);
-// with the lock ordering (one statement that reads data) as readOne.
-func (s *Store) pointRead(ctx context.Context, queue func(b *pgx.Batch), scan func(br pgx.BatchResults) error) error {
-	if s.q.horizon == "" {
-		return s.readOne(ctx, queue, scan)
+// errNotReadCommitted is returned by scanPrelude when the read's horizon
+// statement did not run READ COMMITTED: Store.read marks the connection and
+// runs the read again in an explicit READ COMMITTED transaction.
+var errNotReadCommitted = errors.New("postgres executor: read outside READ COMMITTED")
+
+// scanPrelude reads the result of a read's first statement, sql (s.q.prelude
+// or s.q.point; nothing when sql is ""), and checks that the horizon, if
+// any, was computed in a READ COMMITTED transaction.
+func (s *Store) scanPrelude(br pgx.BatchResults, sql string) error {
+	switch {
+	case sql == "":
+		return nil
+	case s.q.horizon == "":
+		_, err := br.Exec()
+		return err
 	}
-	br, err := s.sendRead(ctx, queue)
+	rows, err := br.Query()
 	if err != nil {
 		return err
 	}
-	err = scan(br)
-	if cerr := br.Close(); err == nil {
-		err = cerr
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return errors.New("postgres executor: horizon statement returned no row")
 	}
-	return err
+	// The isolation check, then the horizon and the settings' set_config
+	// results, skipped.
+	var rc bool
+	dest := make([]any, len(rows.FieldDescriptions()))
+	dest[0] = &rc
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if !rc {
+		return errNotReadCommitted
+	}
+	return nil
 }
 
-// readOne runs a read of one statement (queued by queue, results read by
-// scan) in its implicit transaction, or in an explicit READ COMMITTED one
-// on a connection marked explicitRC.
-func (s *Store) readOne(ctx context.Context, queue func(b *pgx.Batch), scan func(br pgx.BatchResults) error) error {
+// read runs a read's statements (queued by queue, results read by scan,
+// the first statement's with scanPrelude) in one pipeline, one round trip:
+// in the pipeline's implicit transaction, where each statement takes its
+// own snapshot under the default READ COMMITTED, or between beginRead and
+// COMMIT on a connection marked explicitRC. A read whose horizon statement
+// finds another isolation, or that fails with a serialization error,
+// marks its connection and runs again at once, explicitly.
+func (s *Store) read(ctx context.Context, queue func(b *pgx.Batch), scan func(br pgx.BatchResults) error) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -201,27 +263,15 @@ func (s *Store) readOne(ctx context.Context, queue func(b *pgx.Batch), scan func
 		if cerr := br.Close(); err == nil {
 			err = cerr
 		}
+		if errors.Is(err, errNotReadCommitted) && !wrap {
+			markExplicitRC(conn)
+			continue
+		}
 		if serializationFailure(conn, err) {
 			continue
 		}
 		return err
 	}
-}
-
-// sendRead sends queue's statements between beginRead and COMMIT in one
-// pipeline, and returns the results after BEGIN's. Closing them reads the
-// COMMIT's result.
-func (s *Store) sendRead(ctx context.Context, queue func(b *pgx.Batch)) (pgx.BatchResults, error) {
-	b := &pgx.Batch{}
-	b.Queue(beginRead)
-	queue(b)
-	b.Queue("COMMIT")
-	br := s.pool.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return nil, err
-	}
-	return br, nil
 }
 
 // insertSQL returns the statement that appends a batch: one statement,
@@ -301,23 +351,35 @@ WHERE $9::bigint = 0 OR p.stored = coalesce($6::bytea, p.stored)
 RETURNING tx, seq, ts, routing_key`
 }
 
-func buildQueries(schema string, o Ordering, writersKey, appendKey int64) queries {
+// buildQueries makes a store's SQL. sessionPlans says the pool's
+// connections start with sessionPlanSettings (a pool Open made); otherwise
+// each read sets them in its first statement.
+func buildQueries(schema string, o Ordering, writersKey, appendKey int64, sessionPlans bool) queries {
 	ev := schema + ".events"
 	q := queries{}
 	txValue := "pg_current_xact_id()"
+	settings := ""
+	if !sessionPlans {
+		settings = planSettings
+	}
+	readSettings := customPlans
+	if settings != "" {
+		readSettings = settings + ", " + customPlans
+	}
 	if o == OrderingTxHorizon {
 		// The writer registers (shared advisory lock) before it has a
 		// transaction id, so that readers can find every writer that has one.
 		q.lock = fmt.Sprintf("SELECT pg_advisory_xact_lock_shared(%d)", writersKey)
-		q.prelude = horizonSQL(writersKey)
 		q.horizon = "tx < current_setting('evento.horizon')::xid8"
+		q.prelude = horizonSQL(writersKey, readSettings)
+		q.point = horizonSQL(writersKey, settings)
 	} else {
 		q.lock = fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", appendKey)
 		txValue = "'0'::xid8"
-	}
-	q.planOnly = "SELECT " + planSettings
-	if q.prelude == "" {
-		q.prelude = q.planOnly
+		q.prelude = "SELECT " + readSettings
+		if settings != "" {
+			q.point = "SELECT " + settings
+		}
 	}
 	q.ev, q.txValue = ev, txValue
 	q.insert = q.insertSQL("")
@@ -648,8 +710,10 @@ func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
 		var args []any
 		arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
 		var common []string
+		keyArg := ""
 		if k, ok := q.Routing.Value(); ok {
-			common = append(common, "routing_key = "+arg([]byte(k)))
+			keyArg = arg([]byte(k))
+			common = append(common, "routing_key = "+keyArg)
 		}
 		if horizon != "" {
 			common = append(common, horizon)
@@ -665,11 +729,26 @@ func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
 		out := make([]string, len(filters))
 		for i, f := range filters {
 			var c []string
+			typeArg := ""
 			if f.AggregateType != "" {
-				c = append(c, "aggregate_type = "+arg([]byte(f.AggregateType)))
+				typeArg = arg([]byte(f.AggregateType))
+				c = append(c, "aggregate_type = "+typeArg)
 			}
 			if f.AggregateID != "" {
-				c = append(c, "aggregate_id = "+arg([]byte(f.AggregateID)))
+				idArg := arg([]byte(f.AggregateID))
+				c = append(c, "aggregate_id = "+idArg)
+				if keyArg != "" && typeArg != "" {
+					// An aggregate's events all carry its first event's
+					// routing key: when that is not the key asked for, a
+					// one-time filter (the subquery is an InitPlan) skips
+					// the scan, which would otherwise read the whole
+					// aggregate to return nothing; when it is, every event
+					// of the aggregate matches, and events_aggregate
+					// serves the page in order. No index on (aggregate,
+					// routing_key) is needed.
+					c = append(c, "(SELECT f.routing_key FROM "+ev+" f WHERE f.aggregate_type = "+typeArg+" AND f.aggregate_id = "+idArg+
+						" ORDER BY f.version LIMIT 1) = "+keyArg)
+				}
 			}
 			if f.Name != "" {
 				c = append(c, "name = "+arg([]byte(f.Name)))
@@ -711,48 +790,43 @@ func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
 		}
 		otherSQL, otherArgs = "SELECT "+strings.Join(parts, " OR "), oargs
 	}
-	br, err := s.sendRead(ctx, func(b *pgx.Batch) {
-		if horizon != "" {
-			b.Queue(s.q.prelude)
-		} else {
-			b.Queue(s.q.planOnly)
-		}
+	hasOther := false
+	var evs []evento.Event
+	err := s.read(ctx, func(b *pgx.Batch) {
+		b.Queue(s.q.prelude)
 		if pos != nil {
 			b.Queue(s.q.cursorID, pos.Tx, int64(pos.Seq))
 			b.Queue(otherSQL, otherArgs...)
 		}
 		b.Queue(pageSQL, pageArgs...)
-	})
-	if err != nil {
-		return evento.Page{}, s.wrap("read", err)
-	}
-	defer br.Close()
-	hasOther := false
-	if _, err := br.Exec(); err != nil {
-		return evento.Page{}, s.wrap("read: horizon", err)
-	}
-	if pos != nil {
-		var id []byte
-		err := br.QueryRow().Scan(&id)
-		if errors.Is(err, pgx.ErrNoRows) || (err == nil && string(id) != string(curID[:])) {
-			return evento.Page{}, fmt.Errorf("postgres executor: read: cursor does not name an event of this store: %w", evento.ErrInvalidCursor)
+	}, func(br pgx.BatchResults) error {
+		if err := s.scanPrelude(br, s.q.prelude); err != nil {
+			return err
 		}
+		if pos != nil {
+			var id []byte
+			err := br.QueryRow().Scan(&id)
+			if errors.Is(err, pgx.ErrNoRows) || (err == nil && string(id) != string(curID[:])) {
+				return fmt.Errorf("cursor does not name an event of this store: %w", evento.ErrInvalidCursor)
+			}
+			if err != nil {
+				return err
+			}
+			if err := br.QueryRow().Scan(&hasOther); err != nil {
+				return err
+			}
+		}
+		rows, err := br.Query()
 		if err != nil {
-			return evento.Page{}, s.wrap("read", err)
+			return err
 		}
-		if err := br.QueryRow().Scan(&hasOther); err != nil {
-			return evento.Page{}, s.wrap("read", err)
-		}
+		evs, err = scanEvents(rows, limit+1)
+		return err
+	})
+	if errors.Is(err, evento.ErrInvalidCursor) {
+		return evento.Page{}, fmt.Errorf("postgres executor: read: %w", err)
 	}
-	rows, err := br.Query()
 	if err != nil {
-		return evento.Page{}, s.wrap("read", err)
-	}
-	evs, err := scanEvents(rows, limit+1)
-	if err != nil {
-		return evento.Page{}, s.wrap("read", err)
-	}
-	if err := br.Close(); err != nil {
 		return evento.Page{}, s.wrap("read", err)
 	}
 	return evento.NewPage(evs, limit, backward, hasOther), nil
@@ -828,11 +902,13 @@ func (s *Store) ReadAggregate(ctx context.Context, aggregateType, id string, aft
 		hint = 16
 	}
 	var evs []evento.Event
-	err := s.pointRead(ctx, func(b *pgx.Batch) {
-		b.Queue(s.q.prelude)
+	err := s.read(ctx, func(b *pgx.Batch) {
+		if s.q.point != "" {
+			b.Queue(s.q.point)
+		}
 		b.Queue(s.q.readAgg, []byte(aggregateType), []byte(id), int64(after), lim)
 	}, func(br pgx.BatchResults) error {
-		if _, err := br.Exec(); err != nil {
+		if err := s.scanPrelude(br, s.q.point); err != nil {
 			return err
 		}
 		rows, err := br.Query()
@@ -855,16 +931,14 @@ func (s *Store) AggregateVersion(ctx context.Context, aggregateType, id string) 
 		return 0, err
 	}
 	var v int64
-	err := s.pointRead(ctx, func(b *pgx.Batch) {
-		if s.q.horizon != "" {
-			b.Queue(s.q.prelude)
+	err := s.read(ctx, func(b *pgx.Batch) {
+		if s.q.point != "" {
+			b.Queue(s.q.point)
 		}
 		b.Queue(s.q.aggVersion, []byte(aggregateType), []byte(id))
 	}, func(br pgx.BatchResults) error {
-		if s.q.horizon != "" {
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
+		if err := s.scanPrelude(br, s.q.point); err != nil {
+			return err
 		}
 		return br.QueryRow().Scan(&v)
 	})
@@ -885,7 +959,7 @@ func (s *Store) AggregateIDs(ctx context.Context, aggregateType, after string, l
 		limit = cursor.MaxPageSize
 	}
 	var ids []string
-	err := s.readOne(ctx, func(b *pgx.Batch) { b.Queue(s.q.aggIDs, []byte(aggregateType), []byte(after), int64(limit)) },
+	err := s.read(ctx, func(b *pgx.Batch) { b.Queue(s.q.aggIDs, []byte(aggregateType), []byte(after), int64(limit)) },
 		func(br pgx.BatchResults) error {
 			rows, err := br.Query()
 			if err == nil {
@@ -911,23 +985,17 @@ func (s *Store) Head(ctx context.Context) (evento.Position, error) {
 	}
 	var tx uint64
 	var seq int64
-	br, err := s.sendRead(ctx, func(b *pgx.Batch) {
-		if s.q.horizon != "" {
-			b.Queue(s.q.prelude)
+	err := s.read(ctx, func(b *pgx.Batch) {
+		if s.q.point != "" {
+			b.Queue(s.q.point)
 		}
 		b.Queue(s.q.head)
+	}, func(br pgx.BatchResults) error {
+		if err := s.scanPrelude(br, s.q.point); err != nil {
+			return err
+		}
+		return br.QueryRow().Scan(&tx, &seq)
 	})
-	if err == nil {
-		if s.q.horizon != "" {
-			_, err = br.Exec()
-		}
-		if err == nil {
-			err = br.QueryRow().Scan(&tx, &seq)
-		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return evento.Position{}, nil
 	}

@@ -147,10 +147,12 @@ type node struct {
 }
 
 // rowsRead sums the rows scan nodes read (returned or filtered out) and
-// reports whether any node is a sequential scan.
+// reports whether any node is a sequential scan. Function scans are not
+// counted: they read no table (the horizon's pg_locks and backend status,
+// whose size is the server's, not the log's).
 func (n node) rowsRead() (int, bool) {
 	total, seq := 0.0, n.NodeType == "Seq Scan"
-	if strings.Contains(n.NodeType, "Scan") && n.NodeType != "Subquery Scan" && n.NodeType != "CTE Scan" {
+	if strings.Contains(n.NodeType, "Scan") && n.NodeType != "Subquery Scan" && n.NodeType != "CTE Scan" && n.NodeType != "Function Scan" {
 		total += (n.ActualRows + n.RemovedFilter + n.RemovedRecheck) * max(n.ActualLoops, 1)
 	}
 	for _, c := range n.Plans {

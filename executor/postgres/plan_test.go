@@ -248,6 +248,49 @@ FROM unnest('{"\\x6c6f6e67","\\x6c6f6e68"}'::bytea[], '{` + fmt.Sprint(long) + `
 	if _, err := s.Pool().Exec(ctx, "ANALYZE "+pgx.Identifier{s.Schema(), "events"}.Sanitize()); err != nil {
 		t.Fatal(err)
 	}
+	// A read of the long aggregate with a routing key: the key it has (no
+	// key) reads a page; another key reads nothing, not the 10,000 events
+	// (no index has the aggregate and the key: the first event's key is
+	// checked once, before the scan).
+	for _, c := range []struct {
+		name string
+		q    evento.Query
+		want int
+	}{
+		{"long-aggregate-key-mismatch", evento.ByAggregate("A", "long").WithRouting(evento.RoutingKey("r1")).First(limit, ""), 0},
+		{"long-aggregate-key-mismatch-last", evento.ByAggregate("A", "long").WithRouting(evento.RoutingKey("r1")).Last(limit, ""), 0},
+		{"long-aggregate-key-match", evento.ByAggregate("A", "long").WithRouting(evento.NoRoutingKey()).First(limit, ""), limit},
+		{"long-aggregate-key-match-last", evento.ByAggregate("A", "long").WithRouting(evento.NoRoutingKey()).Last(limit, ""), limit},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var sql string
+			var args []any
+			for i := range execs {
+				captured.sql = ""
+				p, err := s.Read(ctx, c.q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(p.Events) != c.want {
+					t.Fatalf("execution %d: %d events, want %d", i+1, len(p.Events), c.want)
+				}
+				sql, args = captured.sql, captured.args
+			}
+			conn, err := s.Pool().Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Release()
+			for _, generic := range []bool{false, true} {
+				plan, _, _ := preparedPlan(t, s, conn, sql, args, execs, generic)
+				st := explainStats(t, plan)
+				if st.seq || st.rows > 3*(limit+1)+20 || st.buffers > 100 {
+					t.Errorf("generic plan forced: %v: reads %d rows, %d buffers (seq scan: %v); want at most %d rows, 100 buffers\n%s\n%s",
+						generic, st.rows, st.buffers, st.seq, 3*(limit+1)+20, sql, plan)
+				}
+			}
+		})
+	}
 	for _, c := range []struct {
 		name  string
 		limit int

@@ -53,7 +53,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, aggregateType, revision, id st
 		data      []byte
 		createdAt time.Time
 	)
-	err := s.readOne(ctx, func(b *pgx.Batch) {
+	err := s.read(ctx, func(b *pgx.Batch) {
 		b.Queue(`SELECT version, cursor, event_time, event_time_ns, data, created_at FROM `+s.schema+`.snapshots
 WHERE aggregate_type = $1 AND aggregate_id = $2 AND revision = $3 AND version <= $4
 ORDER BY version DESC LIMIT 1`, []byte(aggregateType), []byte(id), []byte(revision), bound)

@@ -338,6 +338,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err := pre.validate(); err != nil {
 		return nil, err
 	}
+	if pcfg.ConnConfig.RuntimeParams == nil {
+		pcfg.ConnConfig.RuntimeParams = map[string]string{}
+	}
 	if p := pcfg.ConnConfig.RuntimeParams; p != nil {
 		switch pre.durability {
 		case executor.DurabilityFull:
@@ -350,6 +353,12 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		}
 		if pre.readOnly {
 			p["default_transaction_read_only"] = "on"
+		}
+		// The planner settings reads need start with each connection,
+		// rather than being sent with every read (see
+		// sessionPlanSettings).
+		for k, v := range sessionPlanSettings {
+			p[k] = v
 		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
@@ -475,7 +484,7 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, own bool, red string, opt
 		return nil, err
 	}
 	s.ordering = ordering
-	s.q = buildQueries(s.schema, ordering, lockKey("evento.writers."+cfg.schema), lockKey("evento.append."+cfg.schema))
+	s.q = buildQueries(s.schema, ordering, lockKey("evento.writers."+cfg.schema), lockKey("evento.append."+cfg.schema), own)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.notifier = newNotifier(s)
 	return s, nil
