@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/evento-go/evento"
@@ -28,9 +29,10 @@ type Call struct {
 
 // Interceptor runs around every handler call of a worker, CatchUp and
 // Replay: tracing, metrics, logging. It must call next exactly once (with
-// ctx or a context derived from it) and should return next's error; it may
-// wrap the error but must keep it (a nil error acknowledges the event). A
-// panic of the handler reaches the interceptor as an error wrapping
+// ctx or a context derived from it) before it returns, never after (next
+// is reused for later calls), and should return next's error; it may wrap
+// the error but must keep it (a nil error acknowledges the event). A panic
+// of the handler reaches the interceptor as an error wrapping
 // ErrHandlerPanic. An interceptor is called from the worker's goroutines,
 // concurrently for different partitions.
 type Interceptor func(ctx context.Context, c Call, next func(ctx context.Context) error) error
@@ -59,22 +61,52 @@ func chainInterceptors(outer, inner Interceptor) Interceptor {
 // invoke calls h on e through the configured interceptor, if any. Without
 // one it is a plain call (the caller recovers a panic); with one, a panic
 // of h is recovered inside next, so the interceptor sees it as an error.
+// The next function comes from a pool (invocations), so that a call
+// through an interceptor allocates nothing of its own.
 func (s *session) invoke(ctx context.Context, h HandlerFunc, e *evento.Event, attempt int) error {
 	ic := s.r.p.cfg.Intercept
 	if ic == nil {
 		return h(ctx, e)
 	}
 	c := Call{Key: s.r.p.cfg.Key, Partition: s.part, WorkerID: s.r.id, Event: e, Attempt: attempt}
-	return ic(ctx, c, func(ctx context.Context) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				s.log.ErrorContext(ctx, "subscription: handler panicked",
-					append(EventLogAttrs(e), slog.Int("attempt", attempt), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))...)
-				err = fmt.Errorf("%w: %v", ErrHandlerPanic, r)
-			}
-		}()
-		return h(ctx, e)
-	})
+	inv := invocations.Get().(*invocation)
+	inv.s, inv.h, inv.e, inv.attempt = s, h, e, attempt
+	err := ic(ctx, c, inv.next)
+	*inv = invocation{next: inv.next}
+	invocations.Put(inv)
+	return err
+}
+
+// invocation is one handler call behind an interceptor: next is its run
+// method, bound once when the invocation is made, so that it is not
+// allocated at every call. An interceptor calls next before it returns
+// (Interceptor), after which the invocation goes back to the pool.
+type invocation struct {
+	s       *session
+	h       HandlerFunc
+	e       *evento.Event
+	attempt int
+	next    func(context.Context) error
+}
+
+var invocations = sync.Pool{New: func() any {
+	inv := &invocation{}
+	inv.next = inv.run
+	return inv
+}}
+
+// run calls the handler, turning a panic into an error wrapping
+// ErrHandlerPanic.
+func (inv *invocation) run(ctx context.Context) (err error) {
+	s, e, attempt := inv.s, inv.e, inv.attempt
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.ErrorContext(ctx, "subscription: handler panicked",
+				append(EventLogAttrs(e), slog.Int("attempt", attempt), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))...)
+			err = fmt.Errorf("%w: %v", ErrHandlerPanic, r)
+		}
+	}()
+	return inv.h(ctx, e)
 }
 
 // EventLogAttrs returns the log attributes that name an event, with the

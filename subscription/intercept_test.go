@@ -3,6 +3,7 @@ package subscription
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"reflect"
 	"testing"
 
@@ -72,5 +73,43 @@ func TestJoinSignals(t *testing.T) {
 	}
 	if want := []string{"a", "b", "a-stop"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("called %v, want %v", got, want)
+	}
+}
+
+// A handler call through an interceptor allocates nothing of its own, and
+// the pooled next still turns a panic into ErrHandlerPanic.
+func TestInvokeAllocs(t *testing.T) {
+	var seen *evento.Event
+	pass := func(ctx context.Context, c Call, next func(context.Context) error) error {
+		seen = c.Event
+		return next(ctx)
+	}
+	s := &session{r: &runner{p: &plan{cfg: Config{Key: "k", Intercept: pass}}}, log: slog.New(slog.DiscardHandler)}
+	ctx := context.Background()
+	e := &evento.Event{Name: "E"}
+	var calls int
+	h := func(_ context.Context, got *evento.Event) error {
+		if got != e {
+			t.Errorf("handler got %p, want %p", got, e)
+		}
+		calls++
+		return nil
+	}
+	if n := testing.AllocsPerRun(1000, func() {
+		if err := s.invoke(ctx, h, e, 1); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("invoke through an interceptor: %v allocations per call, want 0", n)
+	}
+	if calls != 1001 || seen != e {
+		t.Errorf("handler called %d times (want 1001), interceptor saw %p", calls, seen)
+	}
+	err := s.invoke(ctx, func(context.Context, *evento.Event) error { panic("boom") }, e, 2)
+	if !errors.Is(err, ErrHandlerPanic) {
+		t.Errorf("panicking handler: %v, want ErrHandlerPanic", err)
+	}
+	if err := s.invoke(ctx, h, e, 3); err != nil || calls != 1002 {
+		t.Errorf("after a panic: %v, %d calls", err, calls)
 	}
 }
