@@ -135,25 +135,55 @@ func (w *executor) observeCommit(writes, events int) {
 
 // Write is the wrapped executor's Write inside an "evento.Write" span. The
 // span's context is stored in each event's metadata (MetadataTraceParent)
-// unless WithoutTraceContext was given or the event has one already.
+// unless WithoutTraceContext was given or the event has one already;
+// without tracing, the context's span context is, if valid.
 func (w *executor) Write(ctx context.Context, events []evento.Event) error {
-	start := time.Now()
-	ctx, span := w.in.tracer.Start(ctx, "evento.Write", w.spanOpts...)
-	if sc := span.SpanContext(); sc.IsValid() && !w.in.cfg.noInject {
-		inject(events, sc)
+	tracing, timed := w.in.tracing(), w.in.writeDur.Enabled(ctx) || w.in.writeEvents.Enabled(ctx)
+	if !tracing {
+		if !w.in.cfg.noInject {
+			if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+				inject(events, sc)
+			}
+		}
+		if !timed {
+			return w.Executor.Write(ctx, events)
+		}
 	}
-	if span.IsRecording() {
-		span.SetAttributes(writeAttrs(events)...)
+	ctx, span, start := w.begin(ctx, "evento.Write", tracing, timed)
+	if span != nil {
+		if sc := span.SpanContext(); sc.IsValid() && !w.in.cfg.noInject {
+			inject(events, sc)
+		}
+		if span.IsRecording() {
+			span.SetAttributes(writeAttrs(events)...)
+		}
 	}
 	err := w.Executor.Write(ctx, events)
 	w.endWrite(ctx, span, start, len(events), err)
 	return err
 }
 
+// begin starts a store call's span if tracing, and its clock if timed: the
+// span is nil and the start zero when they are off.
+func (w *executor) begin(ctx context.Context, name string, tracing, timed bool) (context.Context, trace.Span, time.Time) {
+	var start time.Time
+	if timed {
+		start = time.Now()
+	}
+	var span trace.Span
+	if tracing {
+		ctx, span = w.in.tracer.Start(ctx, name, w.spanOpts...)
+	}
+	return ctx, span, start
+}
+
 func (w *executor) importEvents(ctx context.Context, events []evento.Event) error {
-	start := time.Now()
-	ctx, span := w.in.tracer.Start(ctx, "evento.Import", w.spanOpts...)
-	if span.IsRecording() {
+	tracing, timed := w.in.tracing(), w.in.writeDur.Enabled(ctx) || w.in.writeEvents.Enabled(ctx)
+	if !tracing && !timed {
+		return w.Executor.(evento.Importer).Import(ctx, events)
+	}
+	ctx, span, start := w.begin(ctx, "evento.Import", tracing, timed)
+	if span != nil && span.IsRecording() {
 		span.SetAttributes(writeAttrs(events)...)
 	}
 	err := w.Executor.(evento.Importer).Import(ctx, events)
@@ -161,16 +191,29 @@ func (w *executor) importEvents(ctx context.Context, events []evento.Event) erro
 	return err
 }
 
+// endWrite records a write's metrics (when start is set) and ends its span
+// (when there is one).
 func (w *executor) endWrite(ctx context.Context, span trace.Span, start time.Time, n int, err error) {
-	d := time.Since(start).Seconds()
-	if err != nil {
-		w.in.writeDur.Record(ctx, d, w.errAttrs(err))
-		failSpan(span, err)
-		span.End()
+	if !start.IsZero() {
+		d := time.Since(start).Seconds()
+		if err != nil {
+			w.in.writeDur.Record(ctx, d, w.errAttrs(err))
+		} else {
+			w.in.writeDur.Record(ctx, d, w.metricAttrs)
+			w.in.writeEvents.Add(ctx, int64(n), w.metricAttrs)
+		}
+	}
+	endSpan(span, err)
+}
+
+// endSpan ends span, failed if err is not nil; a nil span is none.
+func endSpan(span trace.Span, err error) {
+	if span == nil {
 		return
 	}
-	w.in.writeDur.Record(ctx, d, w.metricAttrs)
-	w.in.writeEvents.Add(ctx, int64(n), w.metricAttrs)
+	if err != nil {
+		failSpan(span, err)
+	}
 	span.End()
 }
 
@@ -222,9 +265,12 @@ func writeAttrs(events []evento.Event) []attribute.KeyValue {
 // Read is the wrapped executor's Read inside an "evento.Read" span that
 // records the query's shape and page size.
 func (w *executor) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
-	start := time.Now()
-	ctx, span := w.in.tracer.Start(ctx, "evento.Read", w.spanOpts...)
-	if span.IsRecording() {
+	tracing, timed := w.in.tracing(), w.in.readDur.Enabled(ctx) || w.in.readEvents.Enabled(ctx)
+	if !tracing && !timed {
+		return w.Executor.Read(ctx, q)
+	}
+	ctx, span, start := w.begin(ctx, "evento.Read", tracing, timed)
+	if span != nil && span.IsRecording() {
 		size, dir := q.Args.First, "forward"
 		if q.Args.IsBackward() {
 			size, dir = q.Args.Last, "backward"
@@ -233,46 +279,43 @@ func (w *executor) Read(ctx context.Context, q evento.Query) (evento.Page, error
 			AttrQueryRouting.String(routingShape(q.Routing)), AttrPageSize.Int(size), AttrPageDirection.String(dir))
 	}
 	p, err := w.Executor.Read(ctx, q)
-	d := time.Since(start).Seconds()
-	if err != nil {
-		w.in.readDur.Record(ctx, d, w.errAttrs(err, AttrReadOperation.String("read")))
-		failSpan(span, err)
-		span.End()
-		return p, err
+	w.endRead(ctx, span, start, "read", w.readAttrs, len(p.Events), err)
+	return p, err
+}
+
+// endRead records a read's metrics (when start is set) and ends its span
+// (when there is one) with the number of events read.
+func (w *executor) endRead(ctx context.Context, span trace.Span, start time.Time, op string, attrs metric.MeasurementOption, n int, err error) {
+	if !start.IsZero() {
+		d := time.Since(start).Seconds()
+		if err != nil {
+			w.in.readDur.Record(ctx, d, w.errAttrs(err, AttrReadOperation.String(op)))
+		} else {
+			w.in.readDur.Record(ctx, d, attrs)
+			w.in.readEvents.Add(ctx, int64(n), attrs)
+		}
 	}
-	w.in.readDur.Record(ctx, d, w.readAttrs)
-	w.in.readEvents.Add(ctx, int64(len(p.Events)), w.readAttrs)
-	if span.IsRecording() {
-		span.SetAttributes(AttrReadEvents.Int(len(p.Events)))
+	if span != nil && err == nil && span.IsRecording() {
+		span.SetAttributes(AttrReadEvents.Int(n))
 	}
-	span.End()
-	return p, nil
+	endSpan(span, err)
 }
 
 // ReadAggregate is the wrapped executor's ReadAggregate inside an
 // "evento.ReadAggregate" span.
 func (w *executor) ReadAggregate(ctx context.Context, aggregateType, id string, after uint64, limit int) ([]evento.Event, error) {
-	start := time.Now()
-	ctx, span := w.in.tracer.Start(ctx, "evento.ReadAggregate", w.spanOpts...)
-	if span.IsRecording() {
+	tracing, timed := w.in.tracing(), w.in.readDur.Enabled(ctx) || w.in.readEvents.Enabled(ctx)
+	if !tracing && !timed {
+		return w.Executor.ReadAggregate(ctx, aggregateType, id, after, limit)
+	}
+	ctx, span, start := w.begin(ctx, "evento.ReadAggregate", tracing, timed)
+	if span != nil && span.IsRecording() {
 		span.SetAttributes(AttrDBOperation.String("read_aggregate"), AttrAggregateType.String(aggregateType), AttrAggregateID.String(id),
 			AttrAggregateVersion.Int64(int64(after)), AttrPageSize.Int(limit))
 	}
 	evs, err := w.Executor.ReadAggregate(ctx, aggregateType, id, after, limit)
-	d := time.Since(start).Seconds()
-	if err != nil {
-		w.in.readDur.Record(ctx, d, w.errAttrs(err, AttrReadOperation.String("read_aggregate")))
-		failSpan(span, err)
-		span.End()
-		return evs, err
-	}
-	w.in.readDur.Record(ctx, d, w.aggAttrs)
-	w.in.readEvents.Add(ctx, int64(len(evs)), w.aggAttrs)
-	if span.IsRecording() {
-		span.SetAttributes(AttrReadEvents.Int(len(evs)))
-	}
-	span.End()
-	return evs, nil
+	w.endRead(ctx, span, start, "read_aggregate", w.aggAttrs, len(evs), err)
+	return evs, err
 }
 
 // QueryShape describes the shape of q's filters, without its values: "all"
@@ -310,8 +353,11 @@ func routingShape(r evento.Routing) string {
 
 // ObserveLoad implements aggregator.Observer: an "evento.Load" span around
 // an aggregate load, with the number of events replayed and whether it
-// started from a snapshot.
+// started from a snapshot. Without tracing it does nothing.
 func (w *executor) ObserveLoad(ctx context.Context, aggregateType, id string) (context.Context, func(aggregator.LoadInfo, error)) {
+	if !w.in.tracing() {
+		return ctx, noLoad
+	}
 	ctx, span := w.in.tracer.Start(ctx, "evento.Load", trace.WithSpanKind(trace.SpanKindInternal))
 	if !span.IsRecording() {
 		return ctx, func(aggregator.LoadInfo, error) { span.End() }
@@ -320,38 +366,48 @@ func (w *executor) ObserveLoad(ctx context.Context, aggregateType, id string) (c
 	return ctx, func(info aggregator.LoadInfo, err error) {
 		span.SetAttributes(AttrAggregateVersion.Int64(int64(info.Version)), AttrLoadReplayed.Int(info.Replayed),
 			AttrLoadFromSnapshot.Bool(info.FromSnapshot), AttrLoadSnapshotVer.Int64(int64(info.SnapshotVersion)))
-		if err != nil {
-			failSpan(span, err)
-		}
-		span.End()
+		endSpan(span, err)
 	}
 }
 
+// noLoad and noHandle are the observers' ends when nothing is observed.
+var (
+	noLoad   = func(aggregator.LoadInfo, error) {}
+	noHandle = func(aggregator.HandleInfo, error) {}
+)
+
 // ObserveHandle implements aggregator.Observer: an "evento.Handle" span
 // around a command (its loads and writes are its children), with its
-// attempts and version conflicts, and the command metrics.
+// attempts and version conflicts, and the command metrics. With neither
+// tracing nor the command metrics it does nothing.
 func (w *executor) ObserveHandle(ctx context.Context, id string) (context.Context, func(aggregator.HandleInfo, error)) {
+	tracing, timed := w.in.tracing(), w.in.commandDur.Enabled(ctx) || w.in.conflicts.Enabled(ctx)
+	if !tracing && !timed {
+		return ctx, noHandle
+	}
 	start := time.Now()
-	ctx, span := w.in.tracer.Start(ctx, "evento.Handle", trace.WithSpanKind(trace.SpanKindInternal))
-	if span.IsRecording() {
-		span.SetAttributes(AttrAggregateID.String(id))
+	var span trace.Span
+	if tracing {
+		ctx, span = w.in.tracer.Start(ctx, "evento.Handle", trace.WithSpanKind(trace.SpanKindInternal))
+		if span.IsRecording() {
+			span.SetAttributes(AttrAggregateID.String(id))
+		}
 	}
 	return ctx, func(hi aggregator.HandleInfo, err error) {
-		attrs := []attribute.KeyValue{AttrBackend.String(w.backend), AttrAggregateType.String(hi.AggregateType)}
-		if hi.Conflicts > 0 {
-			w.in.conflicts.Add(ctx, int64(hi.Conflicts), metric.WithAttributes(attrs...))
+		if timed {
+			attrs := []attribute.KeyValue{AttrBackend.String(w.backend), AttrAggregateType.String(hi.AggregateType)}
+			if hi.Conflicts > 0 {
+				w.in.conflicts.Add(ctx, int64(hi.Conflicts), metric.WithAttributes(attrs...))
+			}
+			if err != nil {
+				attrs = append(attrs, AttrErrorType.String(errorType(err)))
+			}
+			w.in.commandDur.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attrs...))
 		}
-		if err != nil {
-			attrs = append(attrs, AttrErrorType.String(errorType(err)))
-		}
-		w.in.commandDur.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attrs...))
-		if span.IsRecording() {
+		if span != nil && span.IsRecording() {
 			span.SetAttributes(AttrAggregateType.String(hi.AggregateType), AttrHandleAttempts.Int(hi.Attempts),
 				AttrHandleConflicts.Int(hi.Conflicts), AttrHandleEvents.Int(hi.Events), AttrAggregateVersion.Int64(int64(hi.Version)))
-			if err != nil {
-				failSpan(span, err)
-			}
 		}
-		span.End()
+		endSpan(span, err)
 	}
 }

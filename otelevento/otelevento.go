@@ -3,12 +3,14 @@ package otelevento
 import (
 	"context"
 	"errors"
+	"reflect"
 	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/evento-go/evento"
 )
@@ -121,6 +123,7 @@ type instruments struct {
 	cfg    config
 	tracer trace.Tracer
 	meter  metric.Meter
+	traces traceMode
 
 	writeDur     metric.Float64Histogram
 	writeEvents  metric.Int64Counter
@@ -138,7 +141,7 @@ type instruments struct {
 }
 
 func newInstruments(c config) *instruments {
-	in := &instruments{cfg: c, tracer: c.tp.Tracer(ScopeName), meter: c.mp.Meter(ScopeName)}
+	in := &instruments{cfg: c, tracer: c.tp.Tracer(ScopeName), meter: c.mp.Meter(ScopeName), traces: traceModeOf(c.tp)}
 	m := in.meter
 	var errs []error
 	f64h := func(name, unit, desc string, b []float64) metric.Float64Histogram {
@@ -173,6 +176,62 @@ func newInstruments(c config) *instruments {
 		otel.Handle(err)
 	}
 	return in
+}
+
+// traceMode says whether a tracer provider records spans.
+type traceMode uint8
+
+const (
+	// tracesOn: any provider but the ones below; spans are started (the
+	// provider's sampler may still drop them).
+	tracesOn traceMode = iota
+	// tracesOff: a no-op provider (trace/noop, trace.NewNoopTracerProvider).
+	tracesOff
+	// tracesGlobal: the global provider while no provider was installed
+	// (otel.SetTracerProvider); its tracers delegate to the one installed
+	// later, so tracing starts then.
+	tracesGlobal
+)
+
+// Package paths and type names of the providers that never record.
+const (
+	globalPkg = "go.opentelemetry.io/otel/internal/global"
+	tracePkg  = "go.opentelemetry.io/otel/trace"
+)
+
+func traceModeOf(tp trace.TracerProvider) traceMode {
+	if _, ok := tp.(tracenoop.TracerProvider); ok {
+		return tracesOff
+	}
+	t := reflect.TypeOf(tp)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t.PkgPath() == globalPkg && t.Name() == "tracerProvider":
+		return tracesGlobal
+	case t.PkgPath() == tracePkg && t.Name() == "noopTracerProvider":
+		return tracesOff
+	}
+	return tracesOn
+}
+
+// tracing reports whether spans are to be started: false with a no-op
+// provider, and with the global one until a provider is installed. It
+// costs an atomic load, so that the calls of a process without tracing
+// skip the span, its options and its attributes.
+//
+// The global provider's no-op spans still carry their parent's span
+// context: the callers that skip spans pass the trace context on
+// themselves (Write's metadata, a handler's writer).
+func (in *instruments) tracing() bool {
+	switch in.traces {
+	case tracesOff:
+		return false
+	case tracesGlobal:
+		return otel.GetTracerProvider() != in.cfg.tp
+	}
+	return true
 }
 
 // errorType classifies err for the error.type attribute.

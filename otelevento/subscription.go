@@ -76,24 +76,37 @@ func (h *handlerObs) partOpt(p uint32) metric.MeasurementOption {
 }
 
 func (h *handlerObs) intercept(ctx context.Context, c subscription.Call, next func(context.Context) error) error {
-	start := time.Now()
-	e := c.Event
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
-	if writer := SpanContextOf(e); writer.IsValid() {
-		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: writer}))
-		if h.in.cfg.handlerRoot {
-			opts = append(opts, trace.WithNewRoot())
-		} else {
-			ctx = trace.ContextWithRemoteSpanContext(ctx, writer)
-		}
+	tracing, timed := h.in.tracing(), h.in.handlerDur.Enabled(ctx)
+	if !tracing && !timed {
+		// Off: no span, clock or attribute.
+		return next(h.withWriter(ctx, c.Event))
 	}
-	ctx, span := h.in.tracer.Start(ctx, "evento.Process", opts...)
-	if span.IsRecording() {
-		span.SetAttributes(
-			AttrSubscriptionKey.String(c.Key), AttrPartition.Int64(int64(c.Partition)), AttrWorker.String(c.WorkerID),
-			AttrEventID.String(e.ID.String()), AttrEventName.String(e.Name), AttrEventVersion.Int64(int64(e.Version)),
-			AttrAggregateType.String(e.AggregateType), AttrAggregateID.String(e.AggregateID), AttrAttempt.Int(c.Attempt),
-		)
+	var start time.Time
+	if timed {
+		start = time.Now()
+	}
+	e := c.Event
+	var span trace.Span
+	if tracing {
+		opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+		if writer := SpanContextOf(e); writer.IsValid() {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: writer}))
+			if h.in.cfg.handlerRoot {
+				opts = append(opts, trace.WithNewRoot())
+			} else {
+				ctx = trace.ContextWithRemoteSpanContext(ctx, writer)
+			}
+		}
+		ctx, span = h.in.tracer.Start(ctx, "evento.Process", opts...)
+		if span.IsRecording() {
+			span.SetAttributes(
+				AttrSubscriptionKey.String(c.Key), AttrPartition.Int64(int64(c.Partition)), AttrWorker.String(c.WorkerID),
+				AttrEventID.String(e.ID.String()), AttrEventName.String(e.Name), AttrEventVersion.Int64(int64(e.Version)),
+				AttrAggregateType.String(e.AggregateType), AttrAggregateID.String(e.AggregateID), AttrAttempt.Int(c.Attempt),
+			)
+		}
+	} else {
+		ctx = h.withWriter(ctx, e)
 	}
 	err := next(ctx)
 	outcome := outcomeOK
@@ -103,13 +116,31 @@ func (h *handlerObs) intercept(ctx context.Context, c subscription.Call, next fu
 	case err != nil:
 		outcome = outcomeError
 	}
-	h.in.handlerDur.Record(ctx, time.Since(start).Seconds(), h.outcomeOpt[outcome])
-	if span.IsRecording() {
-		span.SetAttributes(AttrOutcome.String(outcomes[outcome]))
-		if err != nil {
-			failSpan(span, err)
-		}
+	if timed {
+		h.in.handlerDur.Record(ctx, time.Since(start).Seconds(), h.outcomeOpt[outcome])
 	}
-	span.End()
+	if span != nil {
+		if span.IsRecording() {
+			span.SetAttributes(AttrOutcome.String(outcomes[outcome]))
+			if err != nil {
+				failSpan(span, err)
+			}
+		}
+		span.End()
+	}
 	return err
+}
+
+// withWriter is ctx carrying the span context of e's writer, as the no-op
+// span that a disabled tracer would start carries it, so that the
+// handler's writes pass the trace on; ctx itself when e has none or
+// handlers start their own traces (WithHandlerRoots).
+func (h *handlerObs) withWriter(ctx context.Context, e *evento.Event) context.Context {
+	if h.in.cfg.handlerRoot || e.Metadata.Extra[MetadataTraceParent] == "" {
+		return ctx
+	}
+	if writer := SpanContextOf(e); writer.IsValid() {
+		return trace.ContextWithRemoteSpanContext(ctx, writer)
+	}
+	return ctx
 }
