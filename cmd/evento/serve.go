@@ -12,13 +12,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/evento-go/evento/evhttp"
+	"github.com/evento-go/evento/otelevento"
+	"github.com/evento-go/evento/otelevento/otelprom"
 )
 
 func init() { register(newServeCmd) }
 
 func newServeCmd(a *app) *cobra.Command {
 	var addr, prefix string
-	var allowWrites bool
+	var allowWrites, metrics bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the store's read API and admin web UI over HTTP",
@@ -33,7 +35,13 @@ The store is opened read-only unless --allow-writes, which enables discarding
 parked events from the UI and the API (same-origin POSTs only). Replay runs a
 subscription's handlers, which live in the application: mount evhttp.New in the
 application with Options.Subscriptions for it, or use ` + "`evento parked replay`" + `.
-Bind to a public address only behind the application's own authentication.`,
+Bind to a public address only behind the application's own authentication.
+
+/metrics (under --prefix too) serves Prometheus metrics unless --metrics=false:
+each subscriber's pending events, lag and parked events read from the store at
+every scrape (evento_subscription_pending, evento_subscription_lag_seconds,
+evento_subscription_parked), the reads the API and UI make
+(evento_read_duration_seconds, evento_read_events_total), and the Go runtime's.`,
 		Example: `  evento serve                                  # http://127.0.0.1:8080/
   evento serve --addr :9000 --dsn sqlite:bank.db
   evento serve --allow-writes --prefix /evento`,
@@ -53,17 +61,31 @@ Bind to a public address only behind the application's own authentication.`,
 			}
 			defer exec.Close()
 			logger := slog.New(slog.NewTextHandler(a.stderr, nil))
+			mux := http.NewServeMux()
+			if metrics {
+				mp, mh, err := otelprom.New()
+				if err != nil {
+					return err
+				}
+				defer mp.Shutdown(context.Background())
+				exec = otelevento.Wrap(exec, otelevento.WithMeterProvider(mp))
+				reg, err := otelevento.ObserveSubscriptions(exec, otelevento.WithMeterProvider(mp))
+				if err != nil {
+					return err
+				}
+				defer reg.Unregister()
+				mux.Handle("GET "+prefix+"/metrics", mh)
+			}
 			var h http.Handler = evhttp.New(exec, evhttp.Options{AllowWrites: allowWrites, Logger: logger})
 			if prefix != "" {
-				mux := http.NewServeMux()
-				mux.Handle(prefix+"/", http.StripPrefix(prefix, h))
-				h = mux
+				h = http.StripPrefix(prefix, h)
 			}
+			mux.Handle(prefix+"/", h)
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w", addr, err)
 			}
-			srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 			mode := "read-only"
 			if allowWrites {
 				mode = "writes enabled"
@@ -89,5 +111,6 @@ Bind to a public address only behind the application's own authentication.`,
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
 	f.StringVar(&prefix, "prefix", "", "path prefix to serve under (e.g. /evento)")
 	f.BoolVar(&allowWrites, "allow-writes", false, "enable discarding parked events (opens the store for writing)")
+	f.BoolVar(&metrics, "metrics", true, "serve Prometheus metrics at /metrics (under --prefix)")
 	return cmd
 }

@@ -106,9 +106,14 @@ func TestServeAllowWritesDiscards(t *testing.T) {
 	if err := exec.Close(); err != nil {
 		t.Fatal(err)
 	}
-	base, line, stop := startServe(t, "--dsn", dsn, "serve", "--addr", "127.0.0.1:0", "--allow-writes")
+	base, line, stop := startServe(t, "--dsn", dsn, "serve", "--addr", "127.0.0.1:0", "--allow-writes", "--metrics=false")
 	if !strings.Contains(line, "writes enabled") {
 		t.Errorf("serve printed %q", line)
+	}
+	if res, err := http.Get(base + "metrics"); err != nil {
+		t.Fatal(err)
+	} else if res.Body.Close(); res.StatusCode != http.StatusNotFound {
+		t.Errorf("--metrics=false: GET metrics = %d; want 404", res.StatusCode)
 	}
 	res, err := http.Post(base+"api/parked/discard?key=balances&partition=0&id="+ev.ID.String(), "", nil)
 	if err != nil {
@@ -168,6 +173,13 @@ func TestServe(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 403 {
 		t.Errorf("read-only serve: POST discard = %d; want 403", res.StatusCode)
+	}
+	// /metrics under the prefix: the reads above, the subscribers' state.
+	st, body = get("metrics")
+	for _, name := range []string{"evento_read_duration_seconds_bucket{", "evento_read_events_total{", `evento_subscription_pending{evento_subscription_key="balances"`, "go_goroutines"} {
+		if st != 200 || !strings.Contains(body, name) {
+			t.Errorf("GET metrics = %d, lacks %s:\n%s", st, name, body)
+		}
 	}
 	if c := stop(); c != 0 {
 		t.Fatalf("serve exit code %d", c)
