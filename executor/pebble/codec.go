@@ -128,6 +128,72 @@ func (r *reader) str() string { return string(r.bytes()) }
 // decodeEvent decodes an event value into e. It copies everything it keeps:
 // v may be reused by the caller afterwards.
 func decodeEvent(v []byte, e *evento.Event) error {
+	var d decoder
+	return d.decode(v, e)
+}
+
+// decoder decodes the events of one read. It shares what a page repeats
+// (aggregate types, names, routing keys, consecutive aggregate ids) and
+// copies payloads into shared chunks, so that a page of n events costs
+// about 2n allocations instead of 5n. Its zero value is ready; it is not
+// safe for concurrent use.
+type decoder struct {
+	interned map[string]string // aggregate types, event names, routing keys
+	lastID   string            // the previous event's aggregate id
+	arena    []byte            // the free end of the current payload chunk
+}
+
+// decoderChunk is the size of the chunks payloads are copied into; a
+// payload larger than a quarter of it gets its own allocation.
+const decoderChunk = 16 << 10
+
+// intern returns b as a string, the same string for equal bytes.
+func (d *decoder) intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if s, ok := d.interned[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if d.interned == nil {
+		d.interned = make(map[string]string, 8)
+	}
+	if len(d.interned) < 256 {
+		d.interned[s] = s
+	}
+	return s
+}
+
+// id returns b as a string, reusing the previous id when equal.
+func (d *decoder) id(b []byte) string {
+	if string(b) != d.lastID {
+		d.lastID = string(b)
+	}
+	return d.lastID
+}
+
+// bytes returns a copy of b (nil when empty). Copies share chunks; each is
+// capped at its length, so an append by the caller reallocates rather than
+// writing over the next payload.
+func (d *decoder) bytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	if len(b) > decoderChunk/4 {
+		return append([]byte(nil), b...)
+	}
+	if len(b) > cap(d.arena) {
+		d.arena = make([]byte, 0, decoderChunk)
+	}
+	out := append(d.arena, b...)
+	d.arena = out[len(b):len(b):cap(out)]
+	return out[:len(b):len(b)]
+}
+
+// decode decodes an event value into e. It copies everything it keeps: v
+// may be reused by the caller afterwards.
+func (d *decoder) decode(v []byte, e *evento.Event) error {
 	if len(v) < valueHeaderLen || v[0] != eventFormat {
 		return fmt.Errorf("%w: bad header (%d bytes)", errCorrupt, len(v))
 	}
@@ -136,20 +202,16 @@ func decodeEvent(v []byte, e *evento.Event) error {
 	r := reader{b: v[valueHeaderLen:]}
 	e.Timestamp = time.UnixMicro(r.varint()).UTC()
 	e.Version = r.uvarint()
-	e.AggregateType = r.str()
-	e.AggregateID = r.str()
-	e.Name = r.str()
-	e.RoutingKey = r.str()
+	e.AggregateType = d.intern(r.bytes())
+	e.AggregateID = d.id(r.bytes())
+	e.Name = d.intern(r.bytes())
+	e.RoutingKey = d.intern(r.bytes())
 	data := r.bytes()
 	meta := r.bytes()
 	if r.err {
 		return fmt.Errorf("%w at position %d", errCorrupt, e.Position.Seq)
 	}
-	if len(data) > 0 {
-		e.Data = append([]byte(nil), data...)
-	} else {
-		e.Data = nil
-	}
+	e.Data = d.bytes(data)
 	m, err := decodeMeta(meta)
 	if err != nil {
 		return fmt.Errorf("pebble executor: event at position %d: %w", e.Position.Seq, err)

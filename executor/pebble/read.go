@@ -90,6 +90,7 @@ func (s *Store) ReadAggregate(ctx context.Context, aggregateType, id string, aft
 		room = min(limit, room)
 	}
 	var out []evento.Event
+	var d decoder
 	n := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		v, err := it.ValueAndErr()
@@ -103,7 +104,7 @@ func (s *Store) ReadAggregate(ctx context.Context, aggregateType, id string, aft
 			out = make([]evento.Event, 0, room)
 		}
 		out = append(out, evento.Event{})
-		if err := decodeEvent(v, &out[len(out)-1]); err != nil {
+		if err := d.decode(v, &out[len(out)-1]); err != nil {
 			return nil, err
 		}
 		if n++; n&1023 == 0 {
@@ -294,6 +295,7 @@ func (s *Store) scan(ctx context.Context, q *evento.Query, from, head uint64, ba
 		}
 	}()
 	var kb [9]byte
+	var d decoder
 	steps := 0
 	for len(out) < n {
 		// Pick the next position among the sources.
@@ -315,7 +317,7 @@ func (s *Store) scan(ctx context.Context, q *evento.Query, from, head uint64, ba
 		if best.embedded {
 			var v []byte
 			if v, err = best.it.ValueAndErr(); err == nil {
-				err = decodeEvent(v, e)
+				err = d.decode(v, e)
 			}
 		} else {
 			if logIt == nil {
@@ -323,7 +325,7 @@ func (s *Store) scan(ctx context.Context, q *evento.Query, from, head uint64, ba
 					return nil, fmt.Errorf("pebble executor: read: %w", err)
 				}
 			}
-			err = s.logLookup(logIt, eventKey(kb[:0], pos), e, backward)
+			err = s.logLookup(logIt, &d, eventKey(kb[:0], pos), e, backward)
 		}
 		if err != nil {
 			return nil, err
@@ -355,7 +357,7 @@ const logStepMax = 4
 
 // logLookup reads the event under key with the log iterator it, stepping
 // when the key is a near neighbour of the current position.
-func (s *Store) logLookup(it *pdb.Iterator, key []byte, e *evento.Event, backward bool) error {
+func (s *Store) logLookup(it *pdb.Iterator, d *decoder, key []byte, e *evento.Event, backward bool) error {
 	if it.Valid() {
 		cur := it.Key()
 		if len(cur) == 9 {
@@ -376,7 +378,7 @@ func (s *Store) logLookup(it *pdb.Iterator, key []byte, e *evento.Event, backwar
 						if err != nil {
 							return fmt.Errorf("pebble executor: read: %w", err)
 						}
-						return decodeEvent(v, e)
+						return d.decode(v, e)
 					} else if (!backward && c > string(key)) || (backward && c < string(key)) {
 						break
 					}
@@ -384,11 +386,11 @@ func (s *Store) logLookup(it *pdb.Iterator, key []byte, e *evento.Event, backwar
 			}
 		}
 	}
-	return lookupEvent(it, key, e)
+	return lookupEvent(it, d, key, e)
 }
 
 // lookupEvent reads the event under key with the log iterator it.
-func lookupEvent(it *pdb.Iterator, key []byte, e *evento.Event) error {
+func lookupEvent(it *pdb.Iterator, d *decoder, key []byte, e *evento.Event) error {
 	if !it.SeekGE(key) || string(it.Key()) != string(key) {
 		if err := it.Error(); err != nil {
 			return fmt.Errorf("pebble executor: read: %w", err)
@@ -399,7 +401,7 @@ func lookupEvent(it *pdb.Iterator, key []byte, e *evento.Event) error {
 	if err != nil {
 		return fmt.Errorf("pebble executor: read: %w", err)
 	}
-	return decodeEvent(v, e)
+	return d.decode(v, e)
 }
 
 // source iterates one index (or the log, or an aggregate's stream) in
