@@ -263,14 +263,22 @@ func (w *writeConn) aggregateVersionRouting(ctx context.Context, typ, id string)
 	return uint64(v), string(rk), err
 }
 
-// scanner reads event rows into evento.Events.
+// scanner reads event rows into evento.Events. Its scan destinations live
+// in the scanner, so scanning a row allocates nothing for them; types,
+// names and routing keys are shared, consecutive aggregate ids reused and
+// payloads copied into shared chunks.
 type scanner struct {
-	pos      int64
-	version  int64
-	ts       int64
-	lastAgg  string
-	interned map[string]string // aggregate types, names and routing keys
+	pos, version, ts                 int64
+	id, typ, agg, name, rk, data, md sql.RawBytes
+	dest                             []any
+	lastAgg                          string
+	interned                         map[string]string // aggregate types, names and routing keys
+	arena                            []byte            // the free end of the current payload chunk
 }
+
+// scanChunk is the size of the chunks payloads are copied into; a payload
+// larger than a quarter of it gets its own allocation.
+const scanChunk = 16 << 10
 
 // intern returns b as a string, reusing an earlier equal string: a page
 // holds few distinct types, names and routing keys.
@@ -291,28 +299,50 @@ func (sc *scanner) intern(b []byte) string {
 	return s
 }
 
+// bytes returns a copy of b, nil for NULL (b nil) and an empty non-nil
+// slice for an empty blob, as scanning into a []byte does. Copies share
+// chunks, each capped at its length so that an append by the caller
+// reallocates rather than writing over the next payload.
+func (sc *scanner) bytes(b []byte) []byte {
+	switch {
+	case b == nil:
+		return nil
+	case len(b) == 0:
+		return []byte{}
+	case len(b) > scanChunk/4:
+		return append([]byte(nil), b...)
+	}
+	if len(b) > cap(sc.arena) {
+		sc.arena = make([]byte, 0, scanChunk)
+	}
+	out := append(sc.arena, b...)
+	sc.arena = out[len(b):len(b):cap(out)]
+	return out[:len(b):len(b)]
+}
+
 // scan reads the current row (columns eventCols) into e.
 func (sc *scanner) scan(rows *sql.Rows, e *evento.Event) error {
-	var id, typ, agg, name, rk, meta sql.RawBytes
-	var data []byte
-	if err := rows.Scan(&sc.pos, &id, &typ, &agg, &sc.version, &name, &rk, &data, &meta, &sc.ts); err != nil {
+	if sc.dest == nil {
+		sc.dest = []any{&sc.pos, &sc.id, &sc.typ, &sc.agg, &sc.version, &sc.name, &sc.rk, &sc.data, &sc.md, &sc.ts}
+	}
+	if err := rows.Scan(sc.dest...); err != nil {
 		return err
 	}
-	if len(id) != len(e.ID) {
-		return fmt.Errorf("event at position %d has a %d-byte id: %w", sc.pos, len(id), evento.ErrDecode)
+	if len(sc.id) != len(e.ID) {
+		return fmt.Errorf("event at position %d has a %d-byte id: %w", sc.pos, len(sc.id), evento.ErrDecode)
 	}
-	copy(e.ID[:], id)
-	e.AggregateType = sc.intern(typ)
+	copy(e.ID[:], sc.id)
+	e.AggregateType = sc.intern(sc.typ)
 	// Consecutive rows often share the aggregate id.
-	if string(agg) != sc.lastAgg {
-		sc.lastAgg = string(agg)
+	if string(sc.agg) != sc.lastAgg {
+		sc.lastAgg = string(sc.agg)
 	}
 	e.AggregateID = sc.lastAgg
 	e.Version = uint64(sc.version)
-	e.Name = sc.intern(name)
-	e.RoutingKey = sc.intern(rk)
-	e.Data = data
-	m, err := evento.DecodeMetadata(meta)
+	e.Name = sc.intern(sc.name)
+	e.RoutingKey = sc.intern(sc.rk)
+	e.Data = sc.bytes(sc.data)
+	m, err := evento.DecodeMetadata(sc.md)
 	if err != nil {
 		return fmt.Errorf("event at position %d: %w", sc.pos, err)
 	}
