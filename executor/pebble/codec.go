@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/internal/metacodec"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -212,7 +213,7 @@ func (d *decoder) decode(v []byte, e *evento.Event) error {
 		return fmt.Errorf("%w at position %d", errCorrupt, e.Position.Seq)
 	}
 	e.Data = d.bytes(data)
-	m, err := decodeMeta(meta)
+	m, err := metacodec.Decode(meta)
 	if err != nil {
 		return fmt.Errorf("pebble executor: event at position %d: %w", e.Position.Seq, err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/executor/internal/ids"
+	"github.com/evento-go/evento/executor/internal/metacodec"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -342,7 +343,7 @@ func (sc *scanner) scan(rows *sql.Rows, e *evento.Event) error {
 	e.Name = sc.intern(sc.name)
 	e.RoutingKey = sc.intern(sc.rk)
 	e.Data = sc.bytes(sc.data)
-	m, err := evento.DecodeMetadata(sc.md)
+	m, err := metacodec.Decode(sc.md)
 	if err != nil {
 		return fmt.Errorf("event at position %d: %w", sc.pos, err)
 	}

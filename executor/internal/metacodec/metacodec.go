@@ -1,4 +1,6 @@
-package pebble
+// Package metacodec decodes the event metadata that evento.EncodeMetadata
+// writes without reflection, for the backends' read paths.
+package metacodec
 
 import (
 	"encoding/binary"
@@ -6,11 +8,11 @@ import (
 	"github.com/evento-go/evento"
 )
 
-// decodeMeta decodes stored metadata. It parses the msgpack map that
+// Decode decodes stored metadata. It parses the msgpack map that
 // evento.EncodeMetadata writes without reflection and falls back to
 // evento.DecodeMetadata for anything it does not recognise, so the result
 // is always DecodeMetadata's.
-func decodeMeta(b []byte) (evento.Metadata, error) {
+func Decode(b []byte) (evento.Metadata, error) {
 	if len(b) == 0 {
 		return evento.Metadata{}, nil
 	}

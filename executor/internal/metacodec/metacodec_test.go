@@ -1,4 +1,4 @@
-package pebble
+package metacodec
 
 import (
 	"math/rand/v2"
@@ -58,7 +58,7 @@ func TestFastMetadataMatchesDecodeMetadata(t *testing.T) {
 	if _, ok := fastMeta([]byte{0x81, 0xa1, 'q', 0xa0}); ok {
 		t.Error("unknown key accepted by the fast path")
 	}
-	if _, err := decodeMeta([]byte{0xc1}); err == nil {
+	if _, err := Decode([]byte{0xc1}); err == nil {
 		t.Error("garbage metadata decoded")
 	}
 }
