@@ -125,7 +125,10 @@ type Signals struct {
 	LeaseReleased func(key string, partition uint32)
 	// ChunkAcked is called after every successful acknowledgement, with the
 	// cursor stored and the number of events it covers (handled, skipped or
-	// parked).
+	// parked). The calls of one partition come in order and never overlap,
+	// but one for an acknowledgement written in the background while a
+	// worker catches up may run concurrently with the partition's handler
+	// and its other signals.
 	ChunkAcked func(key string, partition uint32, cursor string, events int)
 	// Retrying is called when a handler failed and will be tried again
 	// after delay.

@@ -67,9 +67,9 @@ func catchUpChild(store evento.Executor) error {
 
 // TestCrashRedeliversAtMostOneChunk kills a process with SIGKILL in the
 // middle of a catch-up, on a real store, lets another worker take over,
-// and counts the events handled twice: exactly those handled after the
-// last acknowledgement, and never more than MaxChunkSize, with the
-// defaults and with small chunks; the acknowledgements grew past one page.
+// and counts the events handled twice: those handled after the last
+// acknowledgement, never more than MaxChunkSize, with the defaults and
+// with small chunks; the acknowledgements grew past two pages.
 func TestCrashRedeliversAtMostOneChunk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -88,9 +88,9 @@ func TestCrashRedeliversAtMostOneChunk(t *testing.T) {
 		chunk, maxChunk int
 	}{
 		// Defaults: pages of 300 growing to 1000, chunks of 300, 600,
-		// 2000, 3000, 5000, then 10,000 (when no chunk reaches MaxChunkAge
-		// first): killed in the last event of the chunk after 10,900, the
-		// worst case.
+		// 2000, 3000, then 5000 (MaxChunkSize/2, acknowledged in the
+		// background while the next is handled; when no chunk reaches
+		// MaxChunkAge first): killed in the last event of a chunk.
 		{"defaults", 25_000, 20_900, DefaultChunkSize, DefaultMaxChunkSize},
 		{"small", 3_000, 1_777, 20, 150},
 	}
@@ -165,10 +165,13 @@ func TestCrashRedeliversAtMostOneChunk(t *testing.T) {
 					if len(childHandled) != c.blockAt {
 						t.Fatalf("child handled %d events before it was killed, want %d", len(childHandled), c.blockAt)
 					}
-					// Exactly what was handled after the last acknowledgement
-					// (the blocked event included) is handled again.
-					if redelivered != c.blockAt-acked {
-						t.Errorf("%d events handled again, want %d: the %d handled minus the %d acknowledged", redelivered, c.blockAt-acked, c.blockAt, acked)
+					// What was handled after the last acknowledgement (the
+					// blocked event included) is handled again: no more than
+					// the child's log says was not acknowledged (less when an
+					// acknowledgement written in the background was stored
+					// but not yet logged when the child was killed).
+					if redelivered > c.blockAt-acked {
+						t.Errorf("%d events handled again, more than the %d handled minus the %d acknowledged", redelivered, c.blockAt, acked)
 					}
 					if redelivered < 1 || redelivered > c.maxChunk {
 						t.Errorf("%d events handled again, want 1..%d (at most one chunk)", redelivered, c.maxChunk)

@@ -80,8 +80,9 @@ type session struct {
 	pendingLeft int           // events of its page after it
 	pendingN    int           // events processed since the last acknowledgement: the chunk so far
 	lastPage    bool          // no page follows the current one: it ends at the head
-	limit       int           // the chunk's size while behind: ChunkSize, doubling to MaxChunkSize
+	limit       int           // the chunk's size while behind: ChunkSize, doubling to MaxChunkSize/2
 	chunkStart  time.Time     // when the chunk began (last acknowledgement or session start)
+	inflight    *ackCall      // the acknowledgement being written in the background, if any
 	parked      []evento.ParkedEvent
 	lastErr     string
 	errDirty    bool
@@ -244,6 +245,7 @@ func (s *session) run() error {
 			}
 		}
 	}
+	s.drain()
 	close(hbStop)
 	<-hbDone
 	if !s.lost.Load() && !crashed {
@@ -375,17 +377,20 @@ func (s *session) loop() error {
 		if stop {
 			return nil
 		}
-		// The chunk ends at the head, at its size, or at its age.
-		if atHead || s.pendingN >= s.limit || time.Since(s.chunkStart) >= MaxChunkAge {
+		// The chunk ends at the head, at its size, or at its age. At the
+		// head it is acknowledged at once; behind it, in the background
+		// while the next chunk is handled.
+		switch {
+		case atHead:
 			if err := s.flush(s.ctx); err != nil {
 				return s.ackFailed(err)
 			}
-			s.chunkStart = time.Now()
-			if atHead {
-				s.limit = cfg.ChunkSize
-			} else {
-				s.limit = min(2*s.limit, cfg.MaxChunkSize)
+			s.limit, s.chunkStart = cfg.ChunkSize, time.Now()
+		case s.pendingN >= s.limit || time.Since(s.chunkStart) >= MaxChunkAge:
+			if err := s.flushAsync(); err != nil {
+				return s.ackFailed(err)
 			}
+			s.limit, s.chunkStart = min(2*s.limit, max(cfg.MaxChunkSize/2, cfg.ChunkSize)), time.Now()
 		}
 		if !atHead {
 			continue
@@ -400,8 +405,11 @@ func (s *session) loop() error {
 // position is the cursor after the last event processed: where the next
 // read starts.
 func (s *session) position() string {
-	if s.pending != nil {
+	switch {
+	case s.pending != nil:
 		return s.pending.Cursor()
+	case s.inflight != nil:
+		return s.inflight.a.Cursor
 	}
 	return s.cursor
 }
@@ -523,9 +531,16 @@ func (s *session) chunk(events []evento.Event) (stop bool, err error) {
 				return true, herr
 			}
 		}
-		if s.pendingN >= s.r.p.cfg.MaxChunkSize {
-			if err := s.flush(s.ctx); err != nil {
+		// At most MaxChunkSize events handled and not stored as
+		// acknowledged, the one in flight included.
+		if s.pendingN+s.inflight.events() >= s.r.p.cfg.MaxChunkSize {
+			if err := s.settle(); err != nil {
 				return true, s.ackFailed(err)
+			}
+			if s.pendingN >= s.r.p.cfg.MaxChunkSize {
+				if err := s.flush(s.ctx); err != nil {
+					return true, s.ackFailed(err)
+				}
 			}
 		}
 	}
@@ -624,17 +639,105 @@ func (s *session) callIn(ctx context.Context, h HandlerFunc, e *evento.Event, at
 	return s.invoke(ctx, h, e, attempt)
 }
 
-// flush acknowledges the pending progress, parked events and last error.
+// flush acknowledges the pending progress, parked events and last error,
+// after the acknowledgement in flight.
 func (s *session) flush(ctx context.Context) error {
+	// A background acknowledgement that failed for another reason than a
+	// lost lease (a hard stop cancelled it, a store error) is pending
+	// again: this one covers its events.
+	if err := s.settle(); errors.Is(err, evento.ErrLeaseLost) {
+		return err
+	}
 	a, ok := s.ackOf(ctx)
 	if !ok {
 		return nil
 	}
 	if err := s.r.exec.Acknowledge(ctx, s.getLease(), a); err != nil {
-		return fmt.Errorf("subscription %q partition %d: acknowledge: %w", s.r.p.cfg.Key, s.part, err)
+		return s.ackError(err)
 	}
 	s.acked(a)
 	return nil
+}
+
+func (s *session) ackError(err error) error {
+	return fmt.Errorf("subscription %q partition %d: acknowledge: %w", s.r.p.cfg.Key, s.part, err)
+}
+
+// ackCall is an acknowledgement written in the background (flushAsync).
+type ackCall struct {
+	done chan struct{}
+	a    evento.Ack
+	n    int           // events it covers
+	last *evento.Event // the last of them
+	err  error
+}
+
+// events is the number of events c covers, 0 for none.
+func (c *ackCall) events() int {
+	if c == nil {
+		return 0
+	}
+	return c.n
+}
+
+// flushAsync starts acknowledging the pending progress in the background,
+// after the acknowledgement in flight: one at a time, in order, so the
+// stored cursor only moves forward. The handler goes on meanwhile; the
+// next settle collects the outcome. Parked events and a changed last error
+// are acknowledged at once instead.
+func (s *session) flushAsync() error {
+	if err := s.settle(); err != nil {
+		return err
+	}
+	if s.pending == nil || len(s.parked) > 0 || s.errDirty {
+		return s.flush(s.ctx)
+	}
+	a, _ := s.ackOf(s.ctx)
+	c := &ackCall{done: make(chan struct{}), a: a, n: s.pendingN, last: s.pending}
+	s.pending, s.pendingN = nil, 0
+	s.inflight = c
+	l := s.getLease()
+	go func() {
+		defer close(c.done)
+		c.err = s.r.exec.Acknowledge(s.ctx, l, c.a)
+		if c.err == nil {
+			// Fired here, as soon as the store has it.
+			if f := s.r.sig.ChunkAcked; f != nil {
+				f(s.r.p.cfg.Key, s.part, c.a.Cursor, c.n)
+			}
+		}
+	}()
+	return nil
+}
+
+// settle waits for the acknowledgement in flight, if any, and records its
+// outcome. When it failed its events are pending again, so that the final
+// acknowledgement covers them when the store still takes it.
+func (s *session) settle() error {
+	c := s.inflight
+	if c == nil {
+		return nil
+	}
+	<-c.done
+	s.inflight = nil
+	if c.err != nil {
+		s.pendingN += c.n
+		if s.pending == nil {
+			s.pending, s.pendingLeft = c.last, 0
+		}
+		return s.ackError(c.err)
+	}
+	s.cursor = c.a.Cursor
+	return nil
+}
+
+// drain waits for the acknowledgement in flight, if any, without
+// recording it: the session is over.
+func (s *session) drain() {
+	if c := s.inflight; c != nil {
+		<-c.done
+		s.inflight = nil
+	}
 }
 
 // ackOf builds the acknowledgement of the pending progress, parked events

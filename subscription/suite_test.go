@@ -372,7 +372,7 @@ func testCrashMidChunkTakeover(t *testing.T, newExec newExecFunc) {
 		return nil
 	}
 	const ttl = 600 * time.Millisecond
-	a, err := New("crash").HandleAll(aggType, crashing).ChunkSize(100).Lease(ttl, 0).WorkerID("A").Logger(quiet).Start(context.Background(), exec)
+	a, err := New("crash").HandleAll(aggType, crashing).ChunkSize(100).MaxChunkSize(200).Lease(ttl, 0).WorkerID("A").Logger(quiet).Start(context.Background(), exec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,9 +407,11 @@ func testCrashMidChunkTakeover(t *testing.T, newExec newExecFunc) {
 		}
 		redelivered += seen[e.ID] - 1
 	}
-	// Per-chunk acks: at most the unacknowledged part of one chunk again.
-	if redelivered < 1 || redelivered > 100 {
-		t.Errorf("redelivered %d events after the crash, want 1..100 (the in-flight chunk)", redelivered)
+	// Per-chunk acks: at most the unacknowledged events again, no more
+	// than MaxChunkSize (an acknowledgement written in the background may
+	// not have reached the store).
+	if redelivered < 1 || redelivered > 200 {
+		t.Errorf("redelivered %d events after the crash, want 1..200 (at most MaxChunkSize)", redelivered)
 	}
 }
 
