@@ -12,8 +12,10 @@
 // ADDR serves the evento read API and admin UI under /evento/ (package
 // evhttp), an account's balance from the read model at /balances/{id}, and
 // an application handler that pages one account's events at
-// /accounts/{id}/events. -allow-writes lets the UI replay and discard parked
-// events.
+// /accounts/{id}/events, and Prometheus metrics at /metrics (the store's
+// writes and reads, the commands, the workers' handler calls, leases,
+// retries and parked events, and each subscription's lag, package
+// otelevento). -allow-writes lets the UI replay and discard parked events.
 //
 //	go run ./examples/bank -serve 127.0.0.1:8080
 package main
@@ -33,6 +35,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/aggregator"
 	"github.com/evento-go/evento/cursor"
@@ -41,6 +45,8 @@ import (
 	_ "github.com/evento-go/evento/executor/pebble" // registered for executor.Open
 	_ "github.com/evento-go/evento/executor/postgres"
 	_ "github.com/evento-go/evento/executor/sqlite"
+	"github.com/evento-go/evento/otelevento"
+	"github.com/evento-go/evento/otelevento/otelprom"
 	"github.com/evento-go/evento/subscription"
 )
 
@@ -177,6 +183,13 @@ type ServerConfig struct {
 	// Logger is the server's and the workers' logger; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// MeterProvider meters the workers (otelevento.Instrument) and the
+	// subscriptions' lag (otelevento.ObserveSubscriptions); nil means the
+	// global provider. Wrap the executor with the same provider
+	// (otelevento.Wrap) for the store's metrics.
+	MeterProvider metric.MeterProvider
+	// Metrics, when set, is served at /metrics (otelprom.New's handler).
+	Metrics http.Handler
 }
 
 // Server is the bank's HTTP side: the workers and the handler.
@@ -186,6 +199,7 @@ type Server struct {
 	Handler  http.Handler
 	balances *subscription.Worker
 	alerts   *subscription.Worker
+	lag      metric.Registration
 }
 
 // StartServer starts the balances and alerts workers on exec and returns
@@ -202,17 +216,34 @@ func StartServer(ctx context.Context, exec evento.Executor, cfg ServerConfig) (*
 			return nil
 		})
 	}
-	rm, err := balancesOn(ctx, exec)
+	// The read model lives in the store itself, under any wrapper
+	// (otelevento.Wrap).
+	store := exec
+	for {
+		u, ok := store.(interface{ Unwrap() evento.Executor })
+		if !ok {
+			break
+		}
+		store = u.Unwrap()
+	}
+	rm, err := balancesOn(ctx, store)
 	if err != nil {
 		return nil, err
 	}
+	var mopts []otelevento.Option
+	if cfg.MeterProvider != nil {
+		mopts = append(mopts, otelevento.WithMeterProvider(cfg.MeterProvider))
+	}
 	s := &Server{}
-	if s.balances, err = Balances(rm).Logger(log).Start(ctx, exec); err != nil {
+	if s.lag, err = otelevento.ObserveSubscriptions(exec, mopts...); err != nil {
 		return nil, err
 	}
-	alerts := Alerts(n).Logger(log)
+	if s.balances, err = otelevento.Instrument(Balances(rm).Logger(log), mopts...).Start(ctx, exec); err != nil {
+		return nil, errors.Join(err, s.lag.Unregister())
+	}
+	alerts := otelevento.Instrument(Alerts(n).Logger(log), mopts...)
 	if s.alerts, err = alerts.Start(ctx, exec); err != nil {
-		return nil, errors.Join(err, s.balances.Stop(ctx))
+		return nil, errors.Join(err, s.balances.Stop(ctx), s.lag.Unregister())
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/evento/", http.StripPrefix("/evento", evhttp.New(exec, evhttp.Options{
@@ -224,6 +255,9 @@ func StartServer(ctx context.Context, exec evento.Executor, cfg ServerConfig) (*
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/evento/", http.StatusFound)
 	})
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics)
+	}
 	// The read model, as an application serves it.
 	mux.HandleFunc("GET /balances/{id}", func(w http.ResponseWriter, r *http.Request) {
 		n, ok, err := rm.balance(r.Context(), r.PathValue("id"))
@@ -250,22 +284,31 @@ func StartServer(ctx context.Context, exec evento.Executor, cfg ServerConfig) (*
 	return s, nil
 }
 
-// Stop stops the workers, acknowledging what they handled.
+// Stop stops the workers, acknowledging what they handled, and the lag
+// metrics' reads of the store.
 func (s *Server) Stop(ctx context.Context) error {
-	return errors.Join(s.alerts.Stop(ctx), s.balances.Stop(ctx))
+	return errors.Join(s.alerts.Stop(ctx), s.balances.Stop(ctx), s.lag.Unregister())
 }
 
 // openAndServe runs the example's flow, then serves until ctx ends.
+// The store's calls, the commands and the workers are metered from the
+// start, for /metrics.
 func openAndServe(ctx context.Context, dsn, addr string, allowWrites bool, w io.Writer) error {
-	exec, err := executor.Open(ctx, dsn)
+	mp, metrics, err := otelprom.New()
 	if err != nil {
 		return err
 	}
-	defer exec.Close()
+	defer mp.Shutdown(context.Background())
+	raw, err := executor.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer raw.Close()
+	exec := otelevento.Wrap(raw, otelevento.WithMeterProvider(mp))
 	if _, err := run(ctx, exec, w); err != nil {
 		return err
 	}
-	s, err := StartServer(ctx, exec, ServerConfig{AllowWrites: allowWrites})
+	s, err := StartServer(ctx, exec, ServerConfig{AllowWrites: allowWrites, MeterProvider: mp, Metrics: metrics})
 	if err != nil {
 		return err
 	}
@@ -274,7 +317,7 @@ func openAndServe(ctx context.Context, dsn, addr string, allowWrites bool, w io.
 		return errors.Join(fmt.Errorf("bank: listen on %s: %w", addr, err), s.Stop(context.Background()))
 	}
 	srv := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(w, "serving the admin UI at http://%s/evento/ and the API at http://%s/evento/api/events; interrupt to stop\n", ln.Addr(), ln.Addr())
+	fmt.Fprintf(w, "serving the admin UI at http://%s/evento/, the API at http://%s/evento/api/events and metrics at http://%s/metrics; interrupt to stop\n", ln.Addr(), ln.Addr(), ln.Addr())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {

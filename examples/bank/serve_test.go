@@ -21,7 +21,67 @@ import (
 	"github.com/evento-go/evento/evhttp/evhttptest"
 	"github.com/evento-go/evento/executor"
 	"github.com/evento-go/evento/executor/postgres/postgrestest"
+	"github.com/evento-go/evento/otelevento"
+	"github.com/evento-go/evento/otelevento/otelprom"
 )
+
+// TestServeMetrics wires the server as -serve does (otelprom, the store
+// wrapped by otelevento.Wrap, the workers instrumented) and checks that
+// /metrics serves the writes, the commands, the workers' handler calls and
+// the subscriptions' lag.
+func TestServeMetrics(t *testing.T) {
+	ctx := context.Background()
+	mp, metrics, err := otelprom.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mp.Shutdown(ctx)
+	raw, err := executor.Open(ctx, "pebble:"+t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	exec := otelevento.Wrap(raw, otelevento.WithMeterProvider(mp))
+	sum, err := run(ctx, exec, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := StartServer(ctx, exec, ServerConfig{MeterProvider: mp, Metrics: metrics,
+		Notifier: NotifierFunc(func(context.Context, string, string) error { return nil })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := srv.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	hs := httptest.NewServer(srv.Handler)
+	defer hs.Close()
+	waitFor(t, "the balances read model", func() bool {
+		st, body := httpGet(t, hs.URL+"/balances/"+sum.Alice.ID)
+		return st == 200 && strings.Contains(body, fmt.Sprintf(`"balance":%d`, sum.Alice.Balance))
+	})
+	st, body := httpGet(t, hs.URL+"/metrics")
+	if st != 200 {
+		t.Fatalf("GET /metrics = %d", st)
+	}
+	for _, name := range []string{
+		`evento_write_events_total{evento_backend="pebble"`,
+		"evento_command_duration_seconds_bucket{",
+		`evento_handler_duration_seconds_count{evento_handler_outcome="ok",evento_subscription_key="` + BalancesKey + `"`,
+		`evento_lease_gained_total{evento_subscription_key="` + BalancesKey + `"`,
+		`evento_subscription_pending{evento_subscription_key="` + BalancesKey + `"`,
+		"evento_read_events_total{",
+	} {
+		if !strings.Contains(body, name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", body)
+	}
+}
 
 // TestServeEndToEnd starts the bank's server on a temporary store of each
 // backend, pages its events over HTTP forward and backward through every
