@@ -25,7 +25,9 @@ import (
 //
 // Metrics: evento.handler.duration, evento.handler.retries,
 // evento.handler.parked, evento.lease.gained and evento.lease.lost, by
-// subscription key (and partition for leases). Instrument chains its
+// subscription key (and partition for leases). With no provider
+// configured (see Wrap) a handler call through it starts no span, reads
+// no clock and allocates nothing. Instrument chains its
 // callbacks after the Signals s has (subscription.JoinSignals): call
 // Signals before Instrument, not after, or they replace its callbacks.
 func Instrument(s *subscription.Subscription, opts ...Option) *subscription.Subscription {
