@@ -32,10 +32,12 @@
 // its stored cursor with the executor's ordered reads, which never let an
 // event appear behind a cursor that was passed, even with concurrent
 // writers. An event is handled again only when a worker died (or lost its
-// lease) after handling it and before acknowledging it. Handlers must
-// therefore be idempotent — for instance keyed by the event ID, or writing
-// their effect in the same transaction as a per-aggregate version check —
-// or transactional (see Effectively-once read models).
+// lease) after handling it and before its acknowledgement was stored; with
+// AckPerChunk that is at most one chunk, MaxChunkSize events (10,000 by
+// default, see Acknowledgements and lag), with AckPerEvent one event.
+// Handlers must therefore be idempotent — for instance keyed by the event
+// ID, or writing their effect in the same transaction as a per-aggregate
+// version check — or transactional (see Effectively-once read models).
 // Within one worker a partition's handler calls never overlap; different
 // partitions run concurrently.
 //
@@ -233,13 +235,35 @@
 // An acknowledgement stores the cursor of the last event handled (or
 // skipped, or parked), the lag, the last error and any parked events, in one
 // transaction that checks the lease. With AckPerChunk (the default) a worker
-// acknowledges once per chunk read (ChunkSize events), and before it stops,
-// releases a partition or parks an event; after a crash up to one chunk is
-// delivered again. AckPerEvent acknowledges after every handled event: at
-// most one event is delivered again, at the cost of a durable write per
-// event. A tailing worker reads chunks of one or a few events, so the modes
-// differ mostly during catch-up, where per-chunk acknowledgement keeps the
-// worker close to the speed of a raw scan.
+// acknowledges once per chunk, and before it stops, releases a partition or
+// parks an event. A chunk is the run of events one acknowledgement covers:
+//
+//   - At the head — the page read was the last, as for a tailing worker,
+//     whose pages are one or a few events — the chunk ends with the page
+//     and is acknowledged at once, before the worker waits for new events.
+//   - Behind the head — catching up — chunks grow: the first is ChunkSize
+//     events (300), each next one twice the last, up to MaxChunkSize/2
+//     (5,000), ending at a page boundary, or earlier once MaxChunkAge (1 s)
+//     of handling has passed. Its acknowledgement is written in the
+//     background while the next chunk is handled, one at a time and in
+//     order; pages grow too (doubling up to 1,000 events), and the next page
+//     is read while one is handled.
+//
+// The redelivery bound is a hard rule: before each handler call, the events
+// handled and not yet stored as acknowledged — the chunk in hand and the one
+// being written, this call included — number at most MaxChunkSize (10,000);
+// a worker that reaches it waits for the write in flight, or acknowledges at
+// once. So a crash, a kill or a lost lease delivers at most MaxChunkSize
+// events again; the test TestCrashRedeliversAtMostOneChunk kills a process
+// with SIGKILL mid catch-up on each backend and counts them. Set
+// MaxChunkSize to ChunkSize to acknowledge every page. Few durable writes
+// keep catch-up near the speed of a raw ordered scan (about one per 5,000
+// events), and a tailing worker acknowledges as promptly as before.
+// AckPerEvent acknowledges after every handled event: at most one event is
+// delivered again, at the cost of a durable write per event. Transactional
+// subscriptions commit one transaction per page of ChunkSize events, whose
+// read is prefetched; their pages do not grow, so that a transaction holds
+// the store's write lock (SQLite) or its row locks no longer than before.
 //
 // Lag is computed when asked. Status returns every subscriber's stored
 // state (cursor and its position, lease, last error, parked count, last

@@ -44,10 +44,10 @@ const (
 	// releasing a lease or parking an event). It is the default. A chunk
 	// ends at the head, so a tailing worker, whose pages are one or a few
 	// events long, acknowledges about as often as AckPerEvent; a worker
-	// catching up lets its chunks grow to Config.MaxChunkSize events, so
-	// few store writes keep catch-up close to the speed of a raw scan. The
-	// cost is that after a crash up to one chunk (at most MaxChunkSize
-	// events) of already-handled events is delivered again.
+	// catching up lets its chunks grow and writes their acknowledgements
+	// in the background, so few store writes keep catch-up close to the
+	// speed of a raw scan. The cost is that after a crash up to
+	// Config.MaxChunkSize already-handled events are delivered again.
 	AckPerChunk AckMode = iota
 	// AckPerEvent acknowledges after every handled event: at most one event
 	// is delivered again after a crash, at the price of one store write per
@@ -202,16 +202,20 @@ type Config struct {
 	Key string
 	// Routing selects events by routing key; the zero value selects all.
 	Routing evento.Routing
-	// ChunkSize is the number of events read per page, at most
-	// cursor.MaxPageSize, and the smallest chunk a worker behind the head
-	// acknowledges. Zero means DefaultChunkSize.
+	// ChunkSize is the number of events read per page at the head (behind
+	// it pages double up to cursor.MaxPageSize, or the store's maximum page
+	// size when lower), at most cursor.MaxPageSize, and the first chunk a
+	// worker behind the head acknowledges. Transactional subscriptions read
+	// and commit pages of ChunkSize. Zero means DefaultChunkSize.
 	ChunkSize int
-	// MaxChunkSize is the most events one acknowledgement covers with
-	// AckPerChunk, and so the most events a crash delivers again. A chunk
-	// is the run of events between two acknowledgements: it ends at the
-	// head (a tailing worker acknowledges every page that reaches it), and
-	// while a worker is behind it starts at ChunkSize and doubles with each
-	// acknowledgement up to MaxChunkSize (or MaxChunkAge of handling). Zero
+	// MaxChunkSize bounds redelivery with AckPerChunk: a worker never has
+	// more than MaxChunkSize events handled and not stored as acknowledged,
+	// so a crash delivers at most that many again. A chunk is the run of
+	// events one acknowledgement covers: it ends at the head (a tailing
+	// worker acknowledges every page that reaches it, at once), and while
+	// a worker is behind it starts at ChunkSize and doubles with each
+	// acknowledgement up to MaxChunkSize/2 (or MaxChunkAge of handling),
+	// acknowledged in the background while the next is handled. Zero
 	// means DefaultMaxChunkSize; it must be at least ChunkSize, and
 	// MaxChunkSize = ChunkSize acknowledges every page. Transactional
 	// subscriptions commit every page whatever it is.
