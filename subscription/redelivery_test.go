@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/pebble"
 	"github.com/evento-go/evento/executor/postgres/postgrestest"
 )
 
@@ -312,5 +313,35 @@ func TestChunksGrowBehindTheHead(t *testing.T) {
 	}
 	if n := rec.unique(); n != 303 {
 		t.Errorf("handled %d events, want 303", n)
+	}
+}
+
+// TestCatchUpUnderSmallMaxPage: pages grow behind the head only as far as
+// the store allows; a store whose max page size is below the grown page
+// (but not below ChunkSize) refuses it with evento.ErrPageTooLarge, and the
+// worker keeps to ChunkSize and reads everything.
+func TestCatchUpUnderSmallMaxPage(t *testing.T) {
+	exec, err := pebble.OpenMemory(context.Background(), pebble.WithMaxPageSize(70))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exec.Close()
+	w := newWriter(exec)
+	for range 3 {
+		w.write(t, aggType, "Deposited", "", ids(250, "p")...)
+	}
+	rec := newRecorder()
+	if err := New("small-page").HandleAll(aggType, rec.handler).ChunkSize(50).Logger(quiet).CatchUp(context.Background(), exec); err != nil {
+		t.Fatal(err)
+	}
+	if n, c := rec.unique(), rec.count(); n != 750 || c != 750 {
+		t.Errorf("handled %d distinct events in %d calls, want 750 once each", n, c)
+	}
+	st, err := exec.Subscriber(context.Background(), "small-page", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := rec.delivered[len(rec.delivered)-1]; st.Cursor != last.Cursor() {
+		t.Errorf("stored cursor %q, want the last event's %q", st.Cursor, last.Cursor())
 	}
 }
