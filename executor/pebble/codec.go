@@ -129,7 +129,7 @@ func (r *reader) str() string { return string(r.bytes()) }
 // decodeEvent decodes an event value into e. It copies everything it keeps:
 // v may be reused by the caller afterwards.
 func decodeEvent(v []byte, e *evento.Event) error {
-	var d decoder
+	d := decoder{single: true}
 	return d.decode(v, e)
 }
 
@@ -142,6 +142,7 @@ type decoder struct {
 	interned map[string]string // aggregate types, event names, routing keys
 	lastID   string            // the previous event's aggregate id
 	arena    []byte            // the free end of the current payload chunk
+	single   bool              // one event: copy payloads exactly, no chunk
 }
 
 // decoderChunk is the size of the chunks payloads are copied into; a
@@ -181,7 +182,7 @@ func (d *decoder) bytes(b []byte) []byte {
 	if len(b) == 0 {
 		return nil
 	}
-	if len(b) > decoderChunk/4 {
+	if d.single || len(b) > decoderChunk/4 {
 		return append([]byte(nil), b...)
 	}
 	if len(b) > cap(d.arena) {
