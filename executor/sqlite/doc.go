@@ -74,8 +74,8 @@
 // (at most seven prepared statements on the write connection), with their
 // positions given explicitly as the ones SQLite would assign: one more
 // than the last stored position, read under the write lock. A 1-event
-// commit is three statements besides BEGIN and COMMIT was four; a
-// 100-event commit three instead of 102. Measured without syncs
+// commit is two statements besides BEGIN and COMMIT instead of three; a
+// 100-event commit four (the read, then 64 + 32 + 4 rows) instead of 102. Measured without syncs
 // (BenchmarkWriteCPU): a 100-event commit 3.8–4.4 ms → 1.7–1.9 ms of CPU,
 // a 1-event commit 175–219 µs → 138–145 µs. A different key fails the whole batch
 // with an *evento.RoutingKeyError (errors.Is evento.ErrRoutingKey), after
