@@ -1,11 +1,14 @@
 // Package evento is the vocabulary of the evento event-sourcing framework:
-// events and their metadata, queries, the executor interfaces every storage
-// backend implements, the typed errors, the msgpack codec and a monotonic
-// ULID source.
+// events and their metadata, queries and pages, the executor interfaces,
+// the typed errors and the msgpack codec. Application code reads and writes
+// through these types; it opens an executor with executor.Open and a DSN.
 //
 // It is a leaf: the backends (executor/pebble, executor/sqlite,
-// executor/postgres) import it, and application code opens one of them with
-// executor.Open and a DSN.
+// executor/postgres) import it. Writing a backend of your own? The helpers
+// every executor calls — batch validation and the routing-key rule, the
+// event cursor and metadata codecs, page building, the ULID source, the
+// subscriber store's argument checks — are in package executor/storekit,
+// and executor/executortest is the conformance suite that proves a backend.
 //
 // # Events and aggregates
 //
@@ -14,14 +17,34 @@
 // appends a batch atomically: each aggregate's events in the batch must
 // continue from its current version, or the whole batch fails with a
 // [*VersionConflictError] (errors.Is(err, ErrVersionConflict)) and nothing is
-// written.
+// written. An aggregate's routing key is fixed by its first event; a
+// different key is a [*RoutingKeyError].
 //
 // # Global order
 //
 // Every committed event has a [Position] in one total order that agrees with
 // commit order: a reader that has passed a cursor never later sees an event
 // appear behind it, however many writers commit concurrently. Reads page over
-// that order with opaque cursors (see package cursor).
+// that order with opaque cursors (see package cursor): build a [Query] with
+// [All], [ByType], [ByAggregate] or [ByName], narrow it with
+// [Query.WithRouting], page it with [Query.First] or [Query.Last], and
+// continue from [Event.Cursor] or the [Page]'s PageInfo.
+//
+// # Subscriptions and snapshots
+//
+// [SubscriberStore] keeps the cursors, leases and parked events that package
+// subscription's workers use, and [SnapshotStore] the snapshots package
+// aggregator loads from; applications use those packages rather than the
+// stores directly, and read a subscriber's [SubscriberState] for health
+// checks. Log lines of every evento package name what they log with the
+// Log* attribute keys.
+//
+// # Errors
+//
+// An error evento returns for one of the causes the Err* sentinels name
+// wraps that sentinel, so callers test with errors.Is; the typed errors
+// ([*VersionConflictError], [*InvalidEventError], [*RoutingKeyError]) carry
+// the details.
 package evento
 
 import (
@@ -30,6 +53,7 @@ import (
 	"time"
 
 	"github.com/evento-go/evento/cursor"
+	"github.com/evento-go/evento/internal/evcursor"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -64,6 +88,12 @@ type Event struct {
 	Position Position
 }
 
+// AggregateRef names one aggregate.
+type AggregateRef struct {
+	Type string
+	ID   string
+}
+
 // Decode decodes the event's Data into v with the msgpack codec. A payload
 // that does not decode gives an error wrapping ErrDecode that names the event.
 func (e *Event) Decode(v any) error {
@@ -75,7 +105,7 @@ func (e *Event) Decode(v any) error {
 
 // Cursor returns the opaque cursor that points at this committed event. A
 // read with After set to it continues with the events that follow.
-func (e *Event) Cursor() string { return EncodeCursor(e.ID, e.Position) }
+func (e *Event) Cursor() string { return evcursor.Encode(e.ID, e.Position.Tx, e.Position.Seq) }
 
 // Position is an event's place in the global order. Backends that order by a
 // single sequence leave Tx zero; PostgreSQL may order by (transaction,
@@ -128,27 +158,6 @@ func (m Metadata) IsZero() bool {
 	return m.CorrelationID == "" && m.CausationID == "" && m.Actor == "" && len(m.Extra) == 0
 }
 
-// EncodeMetadata encodes metadata for storage. Empty metadata encodes to nil.
-func EncodeMetadata(m Metadata) ([]byte, error) {
-	if m.IsZero() {
-		return nil, nil
-	}
-	return Marshal(&m)
-}
-
-// DecodeMetadata decodes stored metadata; nil or empty input gives the zero
-// Metadata.
-func DecodeMetadata(b []byte) (Metadata, error) {
-	var m Metadata
-	if len(b) == 0 {
-		return m, nil
-	}
-	if err := Unmarshal(b, &m); err != nil {
-		return Metadata{}, fmt.Errorf("evento: metadata: %w", err)
-	}
-	return m, nil
-}
-
 // Equal reports whether two metadata values are the same, treating a nil
 // and an empty Extra map alike.
 func (m Metadata) Equal(o Metadata) bool {
@@ -187,37 +196,4 @@ func (p Page) Connection() cursor.Page[Event] {
 		out.Edges[i] = cursor.Edge[Event]{Cursor: p.Events[i].Cursor(), Node: p.Events[i]}
 	}
 	return out
-}
-
-// NewPage builds a Page from rows a backend read. rows are in read order
-// (ascending for a forward read, descending for a backward one) and may hold
-// one more row than limit, which signals that another page exists in the read
-// direction. hasOther says whether a matching event exists on the other side
-// of the starting cursor (see Query for the exact rule).
-//
-// NewPage trims the extra row, reverses a backward read into ascending order
-// and fills in PageInfo. It takes ownership of rows.
-func NewPage(rows []Event, limit int, backward, hasOther bool) Page {
-	more := len(rows) > limit
-	if more {
-		rows = rows[:limit]
-	}
-	if backward {
-		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
-			rows[i], rows[j] = rows[j], rows[i]
-		}
-	}
-	p := Page{Events: rows}
-	if backward {
-		p.PageInfo.HasPreviousPage = more
-		p.PageInfo.HasNextPage = hasOther
-	} else {
-		p.PageInfo.HasNextPage = more
-		p.PageInfo.HasPreviousPage = hasOther
-	}
-	if len(rows) > 0 {
-		p.PageInfo.StartCursor = rows[0].Cursor()
-		p.PageInfo.EndCursor = rows[len(rows)-1].Cursor()
-	}
-	return p
 }

@@ -54,10 +54,16 @@ type Capabilities struct {
 // EventStore appends and reads events.
 type EventStore interface {
 	// Write appends events atomically: the whole batch lands or nothing
-	// does. The batch is checked with ValidateBatch (an *InvalidEventError
-	// on failure), then each aggregate's events must continue from its
-	// current version, else Write returns a *VersionConflictError for the
-	// first aggregate that does not.
+	// does. The batch is checked first: it is not empty; each event has an
+	// aggregate type, an aggregate id and a name, all valid UTF-8 of at
+	// most MaxIdentLen bytes (a routing key too); versions start at 1; an
+	// aggregate's events appear with contiguous increasing versions; an
+	// aggregate id does not appear under two aggregate types. A violation
+	// gives an *InvalidEventError. An aggregate's routing key is fixed by
+	// its first event: events that give none inherit it, and a different
+	// one gives a *RoutingKeyError. Then each aggregate's events must
+	// continue from its current version, else Write returns a
+	// *VersionConflictError for the first aggregate that does not.
 	//
 	// On success Write sets ID, Timestamp and Position on each element of
 	// events; on failure those fields are unspecified. Positions follow
@@ -171,8 +177,7 @@ type SubscriberStore interface {
 	// expired, or already held by holder; every success increments the
 	// fencing token. A live lease of another holder gives ErrLeaseHeld. An
 	// empty key or holder, or a ttl that is not positive, gives an error
-	// wrapping ErrInvalidSubscriberArgs (checked by CheckClaim) and
-	// changes nothing.
+	// wrapping ErrInvalidSubscriberArgs and changes nothing.
 	ClaimLease(ctx context.Context, key string, partition uint32, holder string, ttl time.Duration) (Lease, error)
 
 	// RenewLease extends a lease still held with the same token by ttl from
@@ -315,18 +320,4 @@ type AckTx interface {
 	// error, or the store's error if the savepoint itself failed (the
 	// transaction must then be abandoned).
 	Savepoint(f func() error) error
-}
-
-type ackTxKey struct{}
-
-// WithAckTx returns ctx carrying tx, for handlers run inside an
-// AcknowledgeTx.
-func WithAckTx(ctx context.Context, tx AckTx) context.Context {
-	return context.WithValue(ctx, ackTxKey{}, tx)
-}
-
-// AckTxFrom returns the AckTx ctx carries, or nil.
-func AckTxFrom(ctx context.Context) AckTx {
-	tx, _ := ctx.Value(ackTxKey{}).(AckTx)
-	return tx
 }

@@ -3,11 +3,9 @@ package evento
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/evento-go/evento/cursor"
-	"github.com/oklog/ulid/v2"
 )
 
 // Query selects events from the global log and pages over them.
@@ -102,8 +100,8 @@ func (f *Filter) Matches(e *Event) bool {
 
 // Validate checks the query: each filter names an aggregate type, strings
 // are valid identifiers, and the pagination arguments are valid for the page
-// size limit max (<= 0 means cursor.MaxPageSize). Cursors are decoded
-// separately with DecodeCursor. All problems are joined.
+// size limit max (<= 0 means cursor.MaxPageSize); it does not decode the
+// cursors, which the executor does when it reads. All problems are joined.
 func (q *Query) Validate(max int) error {
 	var errs []error
 	for i, f := range q.Filters {
@@ -207,49 +205,4 @@ func checkIdent(what, s string) error {
 		return fmt.Errorf("%s %q is not valid UTF-8", what, s)
 	}
 	return nil
-}
-
-// cursorVersion tags evento's event cursors; a cursor without it is foreign.
-const cursorVersion = 1
-
-type eventCursor struct {
-	_msgpack struct{} `msgpack:",as_array"`
-	V        uint8
-	ID       []byte
-	Tx       uint64
-	Seq      uint64
-}
-
-// EncodeCursor returns the opaque cursor for the event with the given ID at
-// position p. Event.Cursor calls it.
-func EncodeCursor(id ulid.ULID, p Position) string {
-	s, err := cursor.Encode(&eventCursor{V: cursorVersion, ID: id[:], Tx: p.Tx, Seq: p.Seq})
-	if err != nil {
-		// Encoding a fixed struct of integers and bytes cannot fail.
-		panic(err)
-	}
-	return s
-}
-
-// DecodeCursor decodes an event cursor into the event ID and position it
-// points at. A malformed or foreign cursor gives an error wrapping
-// ErrInvalidCursor; DecodeCursor never panics.
-func DecodeCursor(s string) (ulid.ULID, Position, error) {
-	var c eventCursor
-	if err := cursor.Decode(s, &c); err != nil {
-		return ulid.ULID{}, Position{}, fmt.Errorf("evento: %w", err)
-	}
-	if c.V != cursorVersion || len(c.ID) != len(ulid.ULID{}) || (c.Tx == 0 && c.Seq == 0) {
-		return ulid.ULID{}, Position{}, fmt.Errorf("evento: cursor %q is not an evento event cursor: %w", truncate(s), ErrInvalidCursor)
-	}
-	var id ulid.ULID
-	copy(id[:], c.ID)
-	return id, Position{Tx: c.Tx, Seq: c.Seq}, nil
-}
-
-func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return strings.ToValidUTF8(s, "?")
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/evento-go/evento/snapshot"
 )
 
@@ -302,7 +303,7 @@ func (o *options) fromSnapshot(ctx context.Context, r *replayer, rev string) ([]
 		return ignore("snapshot version is past the stored events")
 	}
 	if s.Cursor != "" {
-		cid, _, err := evento.DecodeCursor(s.Cursor)
+		cid, _, err := storekit.DecodeCursor(s.Cursor)
 		if err != nil {
 			return ignore("snapshot cursor does not decode", evento.LogError, err)
 		}

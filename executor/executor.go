@@ -66,6 +66,15 @@
 //
 // A program that already holds a database handle passes it to the backend
 // package's constructor instead (pebble.New, sqlite.New, postgres.New).
+//
+// # Writing a backend
+//
+// A backend implements evento.Executor (and, optionally, evento.Importer
+// and evento.TxAcknowledger), builds on package executor/storekit — batch
+// validation and the routing-key rule, the event cursor and metadata
+// codecs, NewPage, the ULID source, the subscriber store's argument checks —
+// registers a Driver for its scheme with Register, and runs the conformance
+// suite, executor/executortest, unchanged.
 package executor
 
 import (

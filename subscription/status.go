@@ -8,6 +8,7 @@ import (
 
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/cursor"
+	"github.com/evento-go/evento/executor/storekit"
 )
 
 // StatusCountCap is the most events Status reads per subscriber to count
@@ -71,7 +72,7 @@ func Status(ctx context.Context, exec evento.Executor, keys ...string) ([]Subscr
 			st.SinceAck = max(time.Since(s.AckedAt), 0)
 		}
 		if s.Cursor != "" {
-			if _, pos, err := evento.DecodeCursor(s.Cursor); err == nil {
+			if _, pos, err := storekit.DecodeCursor(s.Cursor); err == nil {
 				st.Position = pos
 			}
 		}

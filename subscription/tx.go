@@ -7,13 +7,14 @@ import (
 	"log/slog"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 )
 
 // Tx returns the store transaction a transactional subscription's handler
 // runs in (Config.Transactional), or nil outside one. The backend packages
 // give it its native type: sqlite.TxFrom (*sql.Tx), postgres.TxFrom
 // (pgx.Tx), pebble.KVFrom (the subscription's key-value namespace).
-func Tx(ctx context.Context) evento.AckTx { return evento.AckTxFrom(ctx) }
+func Tx(ctx context.Context) evento.AckTx { return storekit.AckTxFrom(ctx) }
 
 // checkTx refuses a transactional subscription on an executor that cannot
 // acknowledge in a transaction.
@@ -80,7 +81,7 @@ func (s *session) chunkTx(events []evento.Event) (stop bool, err error) {
 		)
 		saved := s.progress()
 		txErr := s.r.txa.AcknowledgeTx(s.ctx, s.getLease(), func(tx evento.AckTx) (evento.Ack, error) {
-			hctx := evento.WithAckTx(s.hctx, tx)
+			hctx := storekit.WithAckTx(s.hctx, tx)
 			for ; j < len(events); j++ {
 				e := &events[j]
 				if s.quitting() || s.ctx.Err() != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 )
 
 func init() { register(newParkedCmd) }
@@ -186,7 +187,7 @@ func rewind(ctx context.Context, a *app, exec evento.Executor, key string, chose
 		if sub.Cursor == "" {
 			continue // at the start: everything is delivered anyway
 		}
-		if _, pos, err := evento.DecodeCursor(sub.Cursor); err == nil && pos.Compare(targetPos) <= 0 {
+		if _, pos, err := storekit.DecodeCursor(sub.Cursor); err == nil && pos.Compare(targetPos) <= 0 {
 			continue
 		}
 		if err := exec.ResetSubscriber(ctx, key, part, target); err != nil {

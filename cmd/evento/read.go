@@ -11,6 +11,7 @@ import (
 
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/cursor"
+	"github.com/evento-go/evento/executor/storekit"
 )
 
 func init() {
@@ -79,7 +80,7 @@ func checkCursor(flag, c string) error {
 	if c == "" {
 		return nil
 	}
-	if _, _, err := evento.DecodeCursor(c); err != nil {
+	if _, _, err := storekit.DecodeCursor(c); err != nil {
 		return usageError{fmt.Errorf("--%s: %w", flag, err)}
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/evento-go/evento/subscription"
 )
 
@@ -250,7 +251,7 @@ func checkHeldCursor(ctx context.Context, exec evento.Executor, c string) error 
 	if c == "" {
 		return nil
 	}
-	id, _, err := evento.DecodeCursor(c)
+	id, _, err := storekit.DecodeCursor(c)
 	if err != nil {
 		return usageError{fmt.Errorf("--cursor: %w", err)}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/cursor"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -237,7 +238,7 @@ func describeCursor(c string) string {
 	if c == "" {
 		return `""`
 	}
-	id, pos, err := evento.DecodeCursor(c)
+	id, pos, err := storekit.DecodeCursor(c)
 	if err != nil {
 		return clip(c)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/cursor"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -65,7 +66,7 @@ func expectPage(t *testing.T, model []evento.Event, a cursor.Args) (events []eve
 	t.Helper()
 	limit := a.Limit(0)
 	pos := func(c string) evento.Position {
-		_, p, err := evento.DecodeCursor(c)
+		_, p, err := storekit.DecodeCursor(c)
 		if err != nil {
 			t.Fatalf("suite bug: cursor %q does not decode: %v", c, err)
 		}
@@ -432,11 +433,11 @@ func testQueryInvalidCursors(t *testing.T, h Harness) {
 		{"base64 of a msgpack map", mapCursor},
 		{"base64 of a msgpack array of another shape", arrCursor},
 		{"evento cursor of another version", v2Cursor},
-		{"zero position", evento.EncodeCursor(all[0].ID, evento.Position{})},
-		{"position past the head", evento.EncodeCursor(all[0].ID, evento.Position{Tx: head.Tx, Seq: head.Seq + 1000})},
-		{"huge position", evento.EncodeCursor(all[0].ID, evento.Position{Tx: 1 << 62, Seq: 1 << 62})},
-		{"existing position, another event's ULID", evento.EncodeCursor(all[1].ID, all[2].Position)},
-		{"existing position, a random ULID", evento.EncodeCursor(ulid.Make(), all[3].Position)},
+		{"zero position", storekit.EncodeCursor(all[0].ID, evento.Position{})},
+		{"position past the head", storekit.EncodeCursor(all[0].ID, evento.Position{Tx: head.Tx, Seq: head.Seq + 1000})},
+		{"huge position", storekit.EncodeCursor(all[0].ID, evento.Position{Tx: 1 << 62, Seq: 1 << 62})},
+		{"existing position, another event's ULID", storekit.EncodeCursor(all[1].ID, all[2].Position)},
+		{"existing position, a random ULID", storekit.EncodeCursor(ulid.Make(), all[3].Position)},
 		{"cursor from another store (first event)", foreign[0].Cursor()},
 		{"cursor from another store (third event)", foreign[2].Cursor()},
 		{"cursor from another store (past this head)", foreign[len(foreign)-1].Cursor()},

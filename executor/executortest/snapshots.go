@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 )
 
 // RunSnapshots runs the snapshot store part of the suite: save and load,
@@ -57,7 +58,7 @@ func snapshotDiff(want, got evento.Snapshot, withCreated bool) string {
 
 func snap(typ, rev, id string, version uint64, data string) evento.Snapshot {
 	return evento.Snapshot{AggregateType: typ, AggregateID: id, Revision: rev, Version: version,
-		Cursor: evento.EncodeCursor([16]byte{byte(version), 1}, evento.Position{Seq: version}), EventTime: now().Add(-time.Duration(version%1000) * time.Second), Data: []byte(data)}
+		Cursor: storekit.EncodeCursor([16]byte{byte(version), 1}, evento.Position{Seq: version}), EventTime: now().Add(-time.Duration(version%1000) * time.Second), Data: []byte(data)}
 }
 
 func save(t *testing.T, x evento.Executor, s evento.Snapshot) {
@@ -162,7 +163,7 @@ func testSnapshotReplace(t *testing.T, h Harness) {
 	second := first
 	second.Data = []byte("second, longer than the first")
 	second.EventTime = first.EventTime.Add(time.Second)
-	second.Cursor = evento.EncodeCursor([16]byte{9}, evento.Position{Seq: 99})
+	second.Cursor = storekit.EncodeCursor([16]byte{9}, evento.Position{Seq: 99})
 	save(t, x, second)
 	wantSnapshot(t, x, "sn/A", "r1", "a", 0, second)
 	wantSnapshot(t, x, "sn/A", "r1", "a", 5, second)

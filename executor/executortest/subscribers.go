@@ -968,7 +968,7 @@ func testWorkerPresence(t *testing.T, h Harness) {
 }
 
 // testInvalidLeaseArgs pins the input rules every backend applies (one
-// helper, evento.CheckClaim/CheckRenew): an empty key or holder, or a zero
+// helper, storekit.CheckClaim/CheckRenew): an empty key or holder, or a zero
 // or negative ttl, is ErrInvalidSubscriberArgs and changes nothing.
 func testInvalidLeaseArgs(t *testing.T, h Harness) {
 	x, _ := openStore(t, h)

@@ -12,6 +12,7 @@ import (
 
 	pdb "github.com/cockroachdb/pebble/v2"
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/evento-go/evento/internal/rawengine"
 )
 
@@ -60,7 +61,7 @@ var keyNames = []struct {
 type rawStore struct {
 	db    *pdb.DB
 	pos   atomic.Uint64
-	ulids *evento.ULIDSource
+	ulids *storekit.ULIDSource
 	skip  int
 	// pointer stores only the position under the aggregate key, for
 	// BenchmarkKeyWriteCost.
@@ -75,7 +76,7 @@ func openRaw(b *testing.B) *rawStore {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	return &rawStore{db: db, ulids: evento.NewULIDSource()}
+	return &rawStore{db: db, ulids: storekit.NewULIDSource()}
 }
 
 // openMinimal opens rawengine's minimal Pebble store with the Store's cache size.
@@ -132,7 +133,7 @@ func (r *rawStore) rawWrite(events []evento.Event) error {
 		e.Position = evento.Position{Seq: r.pos.Add(1)}
 		e.Timestamp = now
 		e.ID = r.ulids.New(now)
-		meta, _ := evento.EncodeMetadata(e.Metadata)
+		meta, _ := storekit.EncodeMetadata(e.Metadata)
 		key, val = r.addEvent(batch, e, meta, key, val)
 	}
 	if r.noSync {

@@ -8,6 +8,7 @@ import (
 
 	pdb "github.com/cockroachdb/pebble/v2"
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 )
 
 // Head returns the position of the last committed event: its Write could
@@ -242,13 +243,13 @@ func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
 			return evento.Page{}, err
 		}
 	}
-	return evento.NewPage(rows, limit, backward, hasOther), nil
+	return storekit.NewPage(rows, limit, backward, hasOther), nil
 }
 
 // cursorPos decodes a cursor and checks that its position holds the event
 // with its ULID.
 func (s *Store) cursorPos(c string, head uint64) (uint64, error) {
-	id, p, err := evento.DecodeCursor(c)
+	id, p, err := storekit.DecodeCursor(c)
 	if err != nil {
 		return 0, fmt.Errorf("pebble executor: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	pdb "github.com/cockroachdb/pebble/v2"
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 )
 
 // tagReadModel prefixes the key-value namespaces of subscriptions:
@@ -43,7 +44,7 @@ type KV struct {
 // runs for on a Pebble executor (subscription.Config.Transactional), or nil
 // outside such a handler.
 func KVFrom(ctx context.Context) *KV {
-	if t, ok := evento.AckTxFrom(ctx).(*ackTx); ok {
+	if t, ok := storekit.AckTxFrom(ctx).(*ackTx); ok {
 		return t.kv
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	pdb "github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 )
 
 // routedCount counts the events Read finds under routing r.
@@ -122,7 +123,7 @@ func TestRoutingKeyPendingInGroup(t *testing.T) {
 	}
 	var res *result
 	check := func(events ...evento.Event) ([]string, error) {
-		spans, err := evento.ValidateBatch(events)
+		spans, err := storekit.ValidateBatch(events)
 		if err != nil {
 			return nil, err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/evento-go/evento/cursor"
 	"github.com/evento-go/evento/executor"
 	"github.com/evento-go/evento/executor/internal/broadcast"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -57,7 +58,7 @@ type Store struct {
 	// iterators before its WAL sync ends, so every read bounds by head.
 	head    atomic.Uint64
 	failure atomic.Pointer[failure] // set by the first failed commit
-	ulids   *evento.ULIDSource
+	ulids   *storekit.ULIDSource
 
 	entriesRead atomic.Uint64 // index entries read by Read, for tests
 	iterStats   *iterStats    // iterator statistics of reads, for tests (nil otherwise)
@@ -331,7 +332,7 @@ func newStore(db *pdb.DB, owns bool, cfg config) (*Store, error) {
 		closing:  make(chan struct{}),
 		done:     make(chan struct{}),
 		reqs:     make(chan *writeReq),
-		ulids:    evento.NewULIDSource(),
+		ulids:    storekit.NewULIDSource(),
 		versions: make(map[evento.AggregateRef]aggState),
 		pending:  make(map[evento.AggregateRef]aggState),
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/cursor"
 	"github.com/evento-go/evento/executor"
+	"github.com/evento-go/evento/executor/storekit"
 )
 
 func setup(t *testing.T, opts ...Option) *Store {
@@ -131,7 +132,7 @@ func TestInvalidInput(t *testing.T) {
 		t.Errorf("Write(nil) = %v", err)
 	}
 	mustWrite(t, s, ev("T", "a", 1, "X", ""))
-	for _, c := range []string{"garbage", evento.EncodeCursor([16]byte{1}, evento.Position{Seq: 1}), evento.EncodeCursor([16]byte{1}, evento.Position{Seq: 99}), evento.EncodeCursor([16]byte{1}, evento.Position{Tx: 3, Seq: 1})} {
+	for _, c := range []string{"garbage", storekit.EncodeCursor([16]byte{1}, evento.Position{Seq: 1}), storekit.EncodeCursor([16]byte{1}, evento.Position{Seq: 99}), storekit.EncodeCursor([16]byte{1}, evento.Position{Tx: 3, Seq: 1})} {
 		if _, err := s.Read(t.Context(), evento.All().First(1, c)); !errors.Is(err, evento.ErrInvalidCursor) {
 			t.Errorf("Read(after %q) = %v, want ErrInvalidCursor", c, err)
 		}
@@ -156,7 +157,7 @@ func modelRead(all []evento.Event, q evento.Query) evento.Page {
 		}
 	}
 	limit := q.Args.Limit(0)
-	posOf := func(c string) uint64 { _, p, _ := evento.DecodeCursor(c); return p.Seq }
+	posOf := func(c string) uint64 { _, p, _ := storekit.DecodeCursor(c); return p.Seq }
 	if q.Args.IsBackward() {
 		end := uint64(1 << 62)
 		hasOther := false
@@ -173,7 +174,7 @@ func modelRead(all []evento.Event, q evento.Query) evento.Page {
 				rows = append(rows, match[i])
 			}
 		}
-		return evento.NewPage(rows, limit, true, hasOther)
+		return storekit.NewPage(rows, limit, true, hasOther)
 	}
 	start := uint64(0)
 	if q.Args.After != "" {
@@ -190,7 +191,7 @@ func modelRead(all []evento.Event, q evento.Query) evento.Page {
 			rows = append(rows, match[i])
 		}
 	}
-	return evento.NewPage(rows, limit, false, hasOther)
+	return storekit.NewPage(rows, limit, false, hasOther)
 }
 
 func samePage(a, b evento.Page) bool {

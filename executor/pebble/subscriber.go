@@ -10,6 +10,7 @@ import (
 
 	pdb "github.com/cockroachdb/pebble/v2"
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/oklog/ulid/v2"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -154,7 +155,7 @@ func current(rec *subRecord, found bool, l evento.Lease, now time.Time) bool {
 // ClaimLease claims (key, partition) for holder for ttl (see
 // evento.SubscriberStore). Expiry is judged by the Store's clock.
 func (s *Store) ClaimLease(ctx context.Context, key string, partition uint32, holder string, ttl time.Duration) (evento.Lease, error) {
-	if err := evento.CheckClaim(key, holder, ttl); err != nil {
+	if err := storekit.CheckClaim(key, holder, ttl); err != nil {
 		return evento.Lease{}, fmt.Errorf("pebble executor: %w", err)
 	}
 	var out evento.Lease
@@ -178,7 +179,7 @@ func (s *Store) ClaimLease(ctx context.Context, key string, partition uint32, ho
 
 // RenewLease extends a live lease by ttl from now.
 func (s *Store) RenewLease(ctx context.Context, l evento.Lease, ttl time.Duration) (evento.Lease, error) {
-	if err := evento.CheckRenew(l, ttl); err != nil {
+	if err := storekit.CheckRenew(l, ttl); err != nil {
 		return evento.Lease{}, fmt.Errorf("pebble executor: %w", err)
 	}
 	out := l
@@ -234,14 +235,14 @@ type parkedEntry struct {
 // prepareParks checks a's cursor and encodes its parked events.
 func prepareParks(l evento.Lease, a evento.Ack) ([]parkedEntry, error) {
 	if a.Cursor != "" {
-		if _, _, err := evento.DecodeCursor(a.Cursor); err != nil {
+		if _, _, err := storekit.DecodeCursor(a.Cursor); err != nil {
 			return nil, fmt.Errorf("pebble executor: acknowledge: %w", err)
 		}
 	}
 	parks := make([]parkedEntry, 0, len(a.Park))
 	for i := range a.Park {
 		p := &a.Park[i]
-		meta, err := evento.EncodeMetadata(p.Event.Metadata)
+		meta, err := storekit.EncodeMetadata(p.Event.Metadata)
 		if err != nil {
 			return nil, fmt.Errorf("pebble executor: acknowledge: parked event %d: %w", i, err)
 		}
@@ -446,7 +447,7 @@ func (s *Store) DeleteParked(ctx context.Context, key string, partition uint32, 
 // holder's next acknowledgement fails with ErrLeaseLost.
 func (s *Store) ResetSubscriber(ctx context.Context, key string, partition uint32, cursor string) error {
 	if cursor != "" {
-		if _, _, err := evento.DecodeCursor(cursor); err != nil {
+		if _, _, err := storekit.DecodeCursor(cursor); err != nil {
 			return fmt.Errorf("pebble executor: reset subscriber: %w", err)
 		}
 	}
@@ -497,7 +498,7 @@ func (s *Store) DeleteSubscriber(ctx context.Context, key string, partition uint
 // one is recorded, and returns the recorded one (see
 // evento.SubscriberStore).
 func (s *Store) RecordSelection(ctx context.Context, key string, partition uint32, sel []byte) ([]byte, error) {
-	if err := evento.CheckSelection(key, sel); err != nil {
+	if err := storekit.CheckSelection(key, sel); err != nil {
 		return nil, fmt.Errorf("pebble executor: %w", err)
 	}
 	var out []byte
@@ -528,7 +529,7 @@ func workerPrefix(key string) []byte { return appendString([]byte{tagWorker}, ke
 // Store's clock), deletes the expired presences of key and returns the live
 // workers in byte order (see evento.SubscriberStore).
 func (s *Store) AnnounceWorker(ctx context.Context, key, worker string, ttl time.Duration) ([]string, error) {
-	if err := evento.CheckPresence(key, worker, ttl); err != nil {
+	if err := storekit.CheckPresence(key, worker, ttl); err != nil {
 		return nil, fmt.Errorf("pebble executor: %w", err)
 	}
 	if err := s.enter(); err != nil {
@@ -583,7 +584,7 @@ func (s *Store) AnnounceWorker(ctx context.Context, key, worker string, ttl time
 
 // WithdrawWorker removes worker's presence on key.
 func (s *Store) WithdrawWorker(ctx context.Context, key, worker string) error {
-	if err := evento.CheckPresence(key, worker, 1); err != nil {
+	if err := storekit.CheckPresence(key, worker, 1); err != nil {
 		return fmt.Errorf("pebble executor: %w", err)
 	}
 	if err := s.enter(); err != nil {

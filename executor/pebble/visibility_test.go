@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 )
 
 // visCounts counts what a reader saw that a Write had not yet returned.
@@ -176,7 +177,7 @@ func TestDurableVisibilityStress(t *testing.T) {
 						return
 					}
 					h, _ := s.Head(ctx)
-					_, p, err := evento.DecodeCursor(sn.Cursor)
+					_, p, err := storekit.DecodeCursor(sn.Cursor)
 					if err != nil {
 						fail(err)
 						return

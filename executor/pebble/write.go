@@ -10,13 +10,14 @@ import (
 	pdb "github.com/cockroachdb/pebble/v2"
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/executor/internal/ids"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/oklog/ulid/v2"
 )
 
 // writeReq is one Write handed to the committer.
 type writeReq struct {
 	events []evento.Event
-	spans  []evento.Span
+	spans  []storekit.Span
 	meta   [][]byte
 	keep   bool // Import: keep the events' IDs and timestamps
 	err    error
@@ -40,18 +41,18 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 
 // write is Write, or Import when keep is set.
 func (s *Store) write(ctx context.Context, events []evento.Event, keep bool) error {
-	spans, err := evento.ValidateBatch(events)
+	spans, err := storekit.ValidateBatch(events)
 	if err != nil {
 		return err
 	}
 	if keep {
-		if err := evento.ValidateImport(events); err != nil {
+		if err := storekit.ValidateImport(events); err != nil {
 			return err
 		}
 	}
 	meta := make([][]byte, len(events))
 	for i := range events {
-		m, err := evento.EncodeMetadata(events[i].Metadata)
+		m, err := storekit.EncodeMetadata(events[i].Metadata)
 		if err != nil {
 			return &evento.InvalidEventError{Index: i, Reason: "metadata: " + err.Error()}
 		}
@@ -164,7 +165,7 @@ func (s *Store) commitGroup(batch *pdb.Batch, group []*writeReq) (reusable bool)
 			sp := &r.spans[j]
 			if keys[j] != sp.RoutingKey {
 				// Events that gave no key inherit the stored one.
-				evento.SetRouting(r.events, sp, keys[j])
+				storekit.SetRouting(r.events, sp, keys[j])
 			}
 			pending[sp.AggregateRef] = aggState{version: sp.Last, routing: keys[j]}
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -43,7 +44,7 @@ func (t *ackTx) Savepoint(f func() error) error {
 // transaction is READ COMMITTED whatever the session default. It is nil
 // outside such a handler. Do not commit or roll it back.
 func TxFrom(ctx context.Context) pgx.Tx {
-	if t, ok := evento.AckTxFrom(ctx).(*ackTx); ok {
+	if t, ok := storekit.AckTxFrom(ctx).(*ackTx); ok {
 		return t.tx
 	}
 	return nil
@@ -71,7 +72,7 @@ func (s *Store) AcknowledgeTx(ctx context.Context, l evento.Lease, fn func(tx ev
 		return err
 	}
 	if a.Cursor != "" {
-		if _, _, err := evento.DecodeCursor(a.Cursor); err != nil {
+		if _, _, err := storekit.DecodeCursor(a.Cursor); err != nil {
 			return fmt.Errorf("postgres executor: acknowledge: %w", err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/evento-go/evento/cursor"
 	"github.com/evento-go/evento/executor/postgres"
 	"github.com/evento-go/evento/executor/postgres/postgrestest"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/evento-go/evento/internal/rawengine"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -295,7 +296,7 @@ func rawScan(rows pgx.Rows, hint int) ([]evento.Event, error) {
 		if err := rows.Scan(&tx, &seq, &id, &t, &i, &version, &nm, &r, &d, &md, &ts); err != nil {
 			return nil, err
 		}
-		m, err := evento.DecodeMetadata(md)
+		m, err := storekit.DecodeMetadata(md)
 		if err != nil {
 			return nil, err
 		}

@@ -176,7 +176,7 @@
 // processes, including their commit flushes: with concurrent writers it is
 // several times slower (see the benchmarks).
 //
-// Event IDs are ULIDs from one evento.ULIDSource per store, made when Write
+// Event IDs are ULIDs from one storekit.ULIDSource per store, made when Write
 // is called: they increase with positions for the writes of one goroutine
 // (and within a batch), but concurrent writers, like other processes, may
 // get IDs out of position order. Order by cursor (position), not by ID.
@@ -196,7 +196,7 @@
 // the planner's statistics (a test checks the plans with EXPLAIN ANALYZE).
 //
 // Routing keys: an aggregate's routing key is fixed by its first event
-// (evento.ValidateBatch and evento.Span.Routing state the rule). The same
+// (storekit.ValidateBatch and storekit.Span.Routing state the rule). The same
 // statement takes the stored key from the expected version's row (which
 // every write keeps equal to the first event's): the events of a batch
 // that gave no key for an existing aggregate are written with it (and

@@ -11,6 +11,7 @@ import (
 
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/cursor"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -455,7 +456,7 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	spans, err := evento.ValidateBatch(events)
+	spans, err := storekit.ValidateBatch(events)
 	if err != nil {
 		return err
 	}
@@ -469,7 +470,7 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 		if e.Version > math.MaxInt64 {
 			return &evento.InvalidEventError{Index: i, Reason: fmt.Sprintf("version %d is above PostgreSQL's bigint range", e.Version)}
 		}
-		m, err := evento.EncodeMetadata(e.Metadata)
+		m, err := storekit.EncodeMetadata(e.Metadata)
 		if err != nil {
 			return &evento.InvalidEventError{Index: i, Reason: "metadata: " + err.Error()}
 		}
@@ -507,7 +508,7 @@ func (s *Store) Write(ctx context.Context, events []evento.Event) error {
 // transaction, implicit, or explicit READ COMMITTED (BEGIN, INSERT and
 // COMMIT pipelined in one round trip) on a connection marked explicitRC.
 // It reports whether a failure is worth retrying.
-func (s *Store) writeOnce(ctx context.Context, events []evento.Event, spans []evento.Span, a *batchArrays) (retry bool, err error) {
+func (s *Store) writeOnce(ctx context.Context, events []evento.Event, spans []storekit.Span, a *batchArrays) (retry bool, err error) {
 	// IDs increase with call order in this process; positions are assigned
 	// by the database.
 	ids := make([][]byte, len(events))
@@ -686,7 +687,7 @@ func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
 	var pos *evento.Position
 	var curID ulid.ULID
 	if c := q.Args.After + q.Args.Before; c != "" {
-		id, p, err := evento.DecodeCursor(c)
+		id, p, err := storekit.DecodeCursor(c)
 		if err != nil {
 			return evento.Page{}, fmt.Errorf("postgres executor: read: %w", err)
 		}
@@ -829,7 +830,7 @@ func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
 	if err != nil {
 		return evento.Page{}, s.wrap("read", err)
 	}
-	return evento.NewPage(evs, limit, backward, hasOther), nil
+	return storekit.NewPage(evs, limit, backward, hasOther), nil
 }
 
 // scanEvents reads event rows in eventCols order. Identifiers are scanned
@@ -873,7 +874,7 @@ func scanEvents(rows pgx.Rows, capHint int) ([]evento.Event, error) {
 		}
 		copy(e.ID[:], id)
 		if len(m) > 0 {
-			md, err := evento.DecodeMetadata(m)
+			md, err := storekit.DecodeMetadata(m)
 			if err != nil {
 				return nil, fmt.Errorf("event %s: %w", e.ID, err)
 			}

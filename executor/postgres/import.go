@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -46,11 +47,11 @@ func (s *Store) Import(ctx context.Context, events []evento.Event) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	spans, err := evento.ValidateBatch(events)
+	spans, err := storekit.ValidateBatch(events)
 	if err != nil {
 		return err
 	}
-	if err := evento.ValidateImport(events); err != nil {
+	if err := storekit.ValidateImport(events); err != nil {
 		return err
 	}
 	n := len(events)
@@ -64,7 +65,7 @@ func (s *Store) Import(ctx context.Context, events []evento.Event) error {
 		if e.Version > math.MaxInt64 {
 			return &evento.InvalidEventError{Index: i, Reason: fmt.Sprintf("version %d is above PostgreSQL's bigint range", e.Version)}
 		}
-		m, err := evento.EncodeMetadata(e.Metadata)
+		m, err := storekit.EncodeMetadata(e.Metadata)
 		if err != nil {
 			return &evento.InvalidEventError{Index: i, Reason: "metadata: " + err.Error()}
 		}
@@ -112,7 +113,7 @@ func (s *Store) Import(ctx context.Context, events []evento.Event) error {
 			return err
 		}
 		if key != sp.RoutingKey {
-			evento.SetRouting(events, sp, key)
+			storekit.SetRouting(events, sp, key)
 		}
 	}
 	for i := range events {
@@ -183,7 +184,7 @@ func (s *Store) scanVersions(br pgx.BatchResults, spans int) (actual []uint64, k
 // importConflict reports the aggregate whose version another writer took
 // while an import ran: it reads the versions again, in a transaction of
 // their own.
-func (s *Store) importConflict(ctx context.Context, spans []evento.Span, spanT, spanI [][]byte, cause error) error {
+func (s *Store) importConflict(ctx context.Context, spans []storekit.Span, spanT, spanI [][]byte, cause error) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return s.wrap("import: read versions after conflict", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/cursor"
 	"github.com/evento-go/evento/executor"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -152,7 +153,7 @@ type Store struct {
 	schema   string // quoted identifier
 	rawDSN   string // redacted, for messages
 	ordering Ordering
-	ids      *evento.ULIDSource
+	ids      *storekit.ULIDSource
 	q        queries
 
 	closed    atomic.Bool
@@ -477,7 +478,7 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, own bool, red string, opt
 		cfg:     cfg,
 		schema:  pgx.Identifier{cfg.schema}.Sanitize(),
 		rawDSN:  red,
-		ids:     evento.NewULIDSource(),
+		ids:     storekit.NewULIDSource(),
 	}
 	ordering, err := s.migrate(ctx)
 	if err != nil {

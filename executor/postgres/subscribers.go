@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/jackc/pgx/v5"
 	"github.com/oklog/ulid/v2"
 )
@@ -20,7 +21,7 @@ func (s *Store) ClaimLease(ctx context.Context, key string, partition uint32, ho
 	if err := s.check(); err != nil {
 		return evento.Lease{}, err
 	}
-	if err := evento.CheckClaim(key, holder, ttl); err != nil {
+	if err := storekit.CheckClaim(key, holder, ttl); err != nil {
 		return evento.Lease{}, fmt.Errorf("postgres executor: %w", err)
 	}
 	var token int64
@@ -46,7 +47,7 @@ func (s *Store) RenewLease(ctx context.Context, l evento.Lease, ttl time.Duratio
 	if err := s.check(); err != nil {
 		return evento.Lease{}, err
 	}
-	if err := evento.CheckRenew(l, ttl); err != nil {
+	if err := storekit.CheckRenew(l, ttl); err != nil {
 		return evento.Lease{}, fmt.Errorf("postgres executor: %w", err)
 	}
 	var exp time.Time
@@ -90,7 +91,7 @@ func (s *Store) Acknowledge(ctx context.Context, l evento.Lease, a evento.Ack) e
 		return err
 	}
 	if a.Cursor != "" {
-		if _, _, err := evento.DecodeCursor(a.Cursor); err != nil {
+		if _, _, err := storekit.DecodeCursor(a.Cursor); err != nil {
 			return fmt.Errorf("postgres executor: acknowledge: %w", err)
 		}
 	}
@@ -146,7 +147,7 @@ func (s *Store) ackIn(ctx context.Context, tx pgx.Tx, l evento.Lease, a evento.A
 	b := &pgx.Batch{}
 	for _, p := range a.Park {
 		e := &p.Event
-		md, err := evento.EncodeMetadata(e.Metadata)
+		md, err := storekit.EncodeMetadata(e.Metadata)
 		if err != nil {
 			return err
 		}
@@ -265,7 +266,7 @@ FROM `+s.schema+`.parked WHERE key = $1 ORDER BY tx, seq, partition`, []byte(key
 			p.Event.Data = d
 		}
 		copy(p.Event.ID[:], id)
-		m, err := evento.DecodeMetadata(md)
+		m, err := storekit.DecodeMetadata(md)
 		if err != nil {
 			return evento.ParkedEvent{}, err
 		}
@@ -301,7 +302,7 @@ func (s *Store) ResetSubscriber(ctx context.Context, key string, partition uint3
 		return err
 	}
 	if cursor != "" {
-		if _, _, err := evento.DecodeCursor(cursor); err != nil {
+		if _, _, err := storekit.DecodeCursor(cursor); err != nil {
 			return fmt.Errorf("postgres executor: reset subscriber: %w", err)
 		}
 	}
@@ -345,7 +346,7 @@ func (s *Store) RecordSelection(ctx context.Context, key string, partition uint3
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if err := evento.CheckSelection(key, sel); err != nil {
+	if err := storekit.CheckSelection(key, sel); err != nil {
 		return nil, fmt.Errorf("postgres executor: %w", err)
 	}
 	var out []byte
@@ -370,7 +371,7 @@ func (s *Store) AnnounceWorker(ctx context.Context, key, worker string, ttl time
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if err := evento.CheckPresence(key, worker, ttl); err != nil {
+	if err := storekit.CheckPresence(key, worker, ttl); err != nil {
 		return nil, fmt.Errorf("postgres executor: %w", err)
 	}
 	rows, err := s.pool.Query(ctx, `WITH up AS (
@@ -404,7 +405,7 @@ func (s *Store) WithdrawWorker(ctx context.Context, key, worker string) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	if err := evento.CheckPresence(key, worker, 1); err != nil {
+	if err := storekit.CheckPresence(key, worker, 1); err != nil {
 		return fmt.Errorf("postgres executor: %w", err)
 	}
 	_, err := s.pool.Exec(ctx, `DELETE FROM `+s.schema+`.subscriber_workers WHERE key = $1 AND worker = $2`, []byte(key), []byte(worker))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 )
 
 // ackExec is what the acknowledgement rule needs of a write transaction:
@@ -62,7 +63,7 @@ func (t *ackTx) Savepoint(f func() error) error {
 // handler: the transaction holds the store's single write lock until the
 // chunk is acknowledged.
 func TxFrom(ctx context.Context) *sql.Tx {
-	if t, ok := evento.AckTxFrom(ctx).(*ackTx); ok {
+	if t, ok := storekit.AckTxFrom(ctx).(*ackTx); ok {
 		return t.tx
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/evento-go/evento/internal/rawengine"
 )
 
@@ -205,7 +206,7 @@ func scanLayout(rows *sql.Rows, out []evento.Event) ([]evento.Event, int64) {
 		if err := rows.Scan(&pos, &id, &typ, &agg, &version, &name, &rk, &data, &md, &ts); err != nil {
 			panic(err)
 		}
-		m, err := evento.DecodeMetadata(md)
+		m, err := storekit.DecodeMetadata(md)
 		if err != nil {
 			panic(err)
 		}

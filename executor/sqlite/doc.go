@@ -67,7 +67,7 @@
 // already has events, one statement reads its version and its first
 // event's key (two seeks of the unique (aggregate_type, aggregate_id,
 // version) index; for the batch's first aggregate the same statement also
-// reads the log's last position and ULID); evento.Span.Routing then gives
+// reads the log's last position and ULID); storekit.Span.Routing then gives
 // the key to write, and events that gave none inherit it.
 //
 // The events are then inserted by multi-row INSERTs of 64, 32, ... 1 rows

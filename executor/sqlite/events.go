@@ -15,6 +15,7 @@ import (
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/executor/internal/ids"
 	"github.com/evento-go/evento/executor/internal/metacodec"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -74,9 +75,9 @@ func (s *Store) write(ctx context.Context, events []evento.Event, keep bool) err
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	spans, err := evento.ValidateBatch(events)
+	spans, err := storekit.ValidateBatch(events)
 	if err == nil && keep {
-		err = evento.ValidateImport(events)
+		err = storekit.ValidateImport(events)
 	}
 	if err != nil {
 		return fmt.Errorf("sqlite executor: write: %w", err)
@@ -89,7 +90,7 @@ func (s *Store) write(ctx context.Context, events []evento.Event, keep bool) err
 	// Encode outside the transaction to keep it short.
 	meta := make([][]byte, len(events))
 	for i := range events {
-		if meta[i], err = evento.EncodeMetadata(events[i].Metadata); err != nil {
+		if meta[i], err = storekit.EncodeMetadata(events[i].Metadata); err != nil {
 			return fmt.Errorf("sqlite executor: write: %w", &evento.InvalidEventError{Index: i, Reason: err.Error()})
 		}
 	}
@@ -136,7 +137,7 @@ func (s *Store) write(ctx context.Context, events []evento.Event, keep bool) err
 				return fmt.Errorf("sqlite executor: write: %w", err)
 			}
 			if key != sp.RoutingKey {
-				evento.SetRouting(events, sp, key)
+				storekit.SetRouting(events, sp, key)
 			}
 		}
 		// IDs must exceed every stored ID, including those written by
@@ -238,7 +239,7 @@ func insertSQL(n int) string { return insertSQLs[n] }
 
 // conflict is the error for a span that does not continue from the stored
 // version.
-func conflict(sp evento.Span, actual uint64) error {
+func conflict(sp storekit.Span, actual uint64) error {
 	return fmt.Errorf("sqlite executor: write: %w", &evento.VersionConflictError{
 		AggregateType: sp.Type, AggregateID: sp.ID, Expected: sp.Expected, Actual: actual})
 }
@@ -552,13 +553,13 @@ func (s *Store) Read(ctx context.Context, q evento.Query) (evento.Page, error) {
 			}
 		}
 	}
-	return evento.NewPage(events, limit, backward, hasOther), nil
+	return storekit.NewPage(events, limit, backward, hasOther), nil
 }
 
 // checkCursor decodes a cursor and checks that the event it names is stored
 // at its position; it returns the position.
 func (s *Store) checkCursor(ctx context.Context, c string) (int64, error) {
-	id, pos, err := evento.DecodeCursor(c)
+	id, pos, err := storekit.DecodeCursor(c)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite executor: read: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/cursor"
 	"github.com/evento-go/evento/executor"
+	"github.com/evento-go/evento/executor/storekit"
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -36,7 +37,7 @@ type Store struct {
 	ownsDB bool   // Close closes db
 	tmpDir string // removed at Close (OpenMemory)
 	cfg    config
-	ulids  *evento.ULIDSource
+	ulids  *storekit.ULIDSource
 
 	// wsem serialises write transactions in this process; wc is the one
 	// write connection, nil until first needed or after it was discarded.
@@ -334,7 +335,7 @@ func newStore(ctx context.Context, db *sql.DB, cfg config) (*Store, error) {
 	s := &Store{
 		db:    db,
 		cfg:   cfg,
-		ulids: evento.NewULIDSource(),
+		ulids: storekit.NewULIDSource(),
 		wsem:  make(chan struct{}, 1),
 		stmts: map[string]*sql.Stmt{},
 		done:  make(chan struct{}),

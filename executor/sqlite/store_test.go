@@ -14,6 +14,7 @@ import (
 
 	"github.com/evento-go/evento"
 	"github.com/evento-go/evento/executor"
+	"github.com/evento-go/evento/executor/storekit"
 )
 
 func setup(t *testing.T, opts ...Option) (*Store, string) {
@@ -271,8 +272,8 @@ func TestForeignCursor(t *testing.T) {
 	oes := mustWrite(t, other, evento.Event{AggregateType: "A", AggregateID: "x", Version: 1, Name: "E"})
 	for name, c := range map[string]string{
 		"other store":  oes[0].Cursor(),
-		"no such pos":  evento.EncodeCursor(es[0].ID, evento.Position{Seq: 99}),
-		"tx position":  evento.EncodeCursor(es[0].ID, evento.Position{Tx: 1, Seq: 1}),
+		"no such pos":  storekit.EncodeCursor(es[0].ID, evento.Position{Seq: 99}),
+		"tx position":  storekit.EncodeCursor(es[0].ID, evento.Position{Tx: 1, Seq: 1}),
 		"garbage":      "not-a-cursor",
 		"empty base64": "AAAA",
 	} {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -53,7 +54,7 @@ func (s *Store) ClaimLease(ctx context.Context, key string, partition uint32, ho
 	if err := s.check(ctx); err != nil {
 		return evento.Lease{}, err
 	}
-	if err := evento.CheckClaim(key, holder, ttl); err != nil {
+	if err := storekit.CheckClaim(key, holder, ttl); err != nil {
 		return evento.Lease{}, fmt.Errorf("sqlite executor: %w", err)
 	}
 	var out evento.Lease
@@ -95,7 +96,7 @@ func (s *Store) RenewLease(ctx context.Context, l evento.Lease, ttl time.Duratio
 	if err := s.check(ctx); err != nil {
 		return evento.Lease{}, err
 	}
-	if err := evento.CheckRenew(l, ttl); err != nil {
+	if err := storekit.CheckRenew(l, ttl); err != nil {
 		return evento.Lease{}, fmt.Errorf("sqlite executor: %w", err)
 	}
 	out := l
@@ -161,13 +162,13 @@ type preparedAck struct {
 
 func prepareAck(a evento.Ack) (preparedAck, error) {
 	if a.Cursor != "" {
-		if _, _, err := evento.DecodeCursor(a.Cursor); err != nil {
+		if _, _, err := storekit.DecodeCursor(a.Cursor); err != nil {
 			return preparedAck{}, fmt.Errorf("sqlite executor: acknowledge: %w", err)
 		}
 	}
 	p := preparedAck{a: a, metas: make([][]byte, len(a.Park))}
 	for i := range a.Park {
-		m, err := evento.EncodeMetadata(a.Park[i].Event.Metadata)
+		m, err := storekit.EncodeMetadata(a.Park[i].Event.Metadata)
 		if err != nil {
 			return preparedAck{}, fmt.Errorf("sqlite executor: acknowledge: parked event %d: %w", i, err)
 		}
@@ -321,7 +322,7 @@ data, metadata, timestamp, error, attempts, parked_at FROM parked_events WHERE k
 		p.Partition = uint32(part)
 		e.Position = evento.Position{Tx: uint64(tx), Seq: uint64(seq)}
 		e.Version = uint64(version)
-		if e.Metadata, err = evento.DecodeMetadata(meta); err != nil {
+		if e.Metadata, err = storekit.DecodeMetadata(meta); err != nil {
 			return nil, s.wrap("parked events", err)
 		}
 		e.Timestamp = fromMicros(ts)
@@ -364,7 +365,7 @@ func (s *Store) ResetSubscriber(ctx context.Context, key string, partition uint3
 		return err
 	}
 	if cursor != "" {
-		if _, _, err := evento.DecodeCursor(cursor); err != nil {
+		if _, _, err := storekit.DecodeCursor(cursor); err != nil {
 			return fmt.Errorf("sqlite executor: reset subscriber: %w", err)
 		}
 	}
@@ -412,7 +413,7 @@ func (s *Store) RecordSelection(ctx context.Context, key string, partition uint3
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	if err := evento.CheckSelection(key, sel); err != nil {
+	if err := storekit.CheckSelection(key, sel); err != nil {
 		return nil, fmt.Errorf("sqlite executor: %w", err)
 	}
 	var out []byte
@@ -443,7 +444,7 @@ func (s *Store) AnnounceWorker(ctx context.Context, key, worker string, ttl time
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	if err := evento.CheckPresence(key, worker, ttl); err != nil {
+	if err := storekit.CheckPresence(key, worker, ttl); err != nil {
 		return nil, fmt.Errorf("sqlite executor: %w", err)
 	}
 	var live []string
@@ -485,7 +486,7 @@ func (s *Store) WithdrawWorker(ctx context.Context, key, worker string) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	if err := evento.CheckPresence(key, worker, 1); err != nil {
+	if err := storekit.CheckPresence(key, worker, 1); err != nil {
 		return fmt.Errorf("sqlite executor: %w", err)
 	}
 	return s.writeTx(ctx, "withdraw worker", func(w *writeConn) error {

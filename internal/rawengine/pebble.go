@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -25,7 +26,7 @@ import (
 type Pebble struct {
 	db     *pebble.DB
 	seq    atomic.Uint64
-	ulids  *evento.ULIDSource
+	ulids  *storekit.ULIDSource
 	seed   maphash.Seed
 	shards [64]pebbleShard
 	closed atomic.Bool
@@ -55,7 +56,7 @@ func OpenPebble(dir string, opts *pebble.Options) (*Pebble, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rawengine: pebble open %q: %w", dir, err)
 	}
-	p := &Pebble{db: db, ulids: evento.NewULIDSource(), seed: maphash.MakeSeed()}
+	p := &Pebble{db: db, ulids: storekit.NewULIDSource(), seed: maphash.MakeSeed()}
 	for i := range p.shards {
 		p.shards[i].versions = map[string]uint64{}
 	}
@@ -191,7 +192,7 @@ func (p *Pebble) Append(ctx context.Context, events []evento.Event) error {
 		e.ID = p.ulids.New(ts)
 		e.Timestamp = ts
 		e.Position = evento.Position{Seq: p.seq.Add(1)}
-		meta, err := evento.EncodeMetadata(e.Metadata)
+		meta, err := storekit.EncodeMetadata(e.Metadata)
 		if err != nil {
 			return fmt.Errorf("rawengine: %w", err)
 		}
@@ -318,7 +319,7 @@ func decodePebble(b []byte, seq uint64, e *evento.Event) error {
 		field[i], b = b[k:k+int(n)], b[k+int(n):]
 	}
 	e.AggregateType, e.AggregateID, e.Name, e.RoutingKey = string(field[0]), string(field[1]), string(field[2]), string(field[3])
-	m, err := evento.DecodeMetadata(field[4])
+	m, err := storekit.DecodeMetadata(field[4])
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -40,7 +41,7 @@ type Postgres struct {
 	pool  *pgxpool.Pool
 	owns  bool
 	table string
-	ulids *evento.ULIDSource
+	ulids *storekit.ULIDSource
 	ins   string
 	load  string
 	scan  string
@@ -68,7 +69,7 @@ func OpenPostgres(ctx context.Context, connString, schema string) (*Postgres, er
 func NewPostgres(ctx context.Context, pool *pgxpool.Pool, schema string) (*Postgres, error) {
 	ident := pgx.Identifier{schema, "events_raw"}
 	t := ident.Sanitize()
-	p := &Postgres{pool: pool, table: t, ident: ident, ulids: evento.NewULIDSource(),
+	p := &Postgres{pool: pool, table: t, ident: ident, ulids: storekit.NewULIDSource(),
 		ins: `INSERT INTO ` + t + ` (id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, ts)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq`,
 		load: `SELECT seq, id, aggregate_type, aggregate_id, version, name, routing_key, data, metadata, ts FROM ` + t + `
@@ -117,7 +118,7 @@ func (p *Postgres) Append(ctx context.Context, events []evento.Event) error {
 		e := &events[i]
 		e.ID = p.ulids.New(ts)
 		e.Timestamp = ts
-		m, err := evento.EncodeMetadata(e.Metadata)
+		m, err := storekit.EncodeMetadata(e.Metadata)
 		if err != nil {
 			return fmt.Errorf("rawengine: %w", err)
 		}
@@ -180,7 +181,7 @@ func scanPostgres(rows pgx.Rows, dst []evento.Event) ([]evento.Event, error) {
 		if err := rows.Scan(&seq, &id, &typ, &agg, &version, &name, &rk, &data, &md, &ts); err != nil {
 			return dst, fmt.Errorf("rawengine: postgres scan: %w", err)
 		}
-		m, err := evento.DecodeMetadata(md)
+		m, err := storekit.DecodeMetadata(md)
 		if err != nil {
 			return dst, err
 		}

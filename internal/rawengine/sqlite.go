@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 	"github.com/oklog/ulid/v2"
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -50,7 +51,7 @@ type SQLite struct {
 	ins   *sql.Stmt
 	load  *sql.Stmt
 	scan  *sql.Stmt
-	ulids *evento.ULIDSource
+	ulids *storekit.ULIDSource
 }
 
 // OpenSQLite opens (creating if needed) the database file at path with the
@@ -64,7 +65,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	}
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
-	s := &SQLite{db: db, ulids: evento.NewULIDSource()}
+	s := &SQLite{db: db, ulids: storekit.NewULIDSource()}
 	if err := s.init(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("rawengine: sqlite open %q: %w", path, err)
@@ -130,7 +131,7 @@ func (s *SQLite) Append(ctx context.Context, events []evento.Event) (err error) 
 		e := &events[i]
 		e.ID = s.ulids.New(ts)
 		e.Timestamp = ts
-		meta, err := evento.EncodeMetadata(e.Metadata)
+		meta, err := storekit.EncodeMetadata(e.Metadata)
 		if err != nil {
 			return fmt.Errorf("rawengine: %w", err)
 		}
@@ -187,7 +188,7 @@ func scanSQLite(rows *sql.Rows, dst []evento.Event) ([]evento.Event, error) {
 		if err := rows.Scan(&pos, &id, &typ, &agg, &version, &name, &rk, &data, &md, &ts); err != nil {
 			return dst, fmt.Errorf("rawengine: sqlite scan: %w", err)
 		}
-		m, err := evento.DecodeMetadata(md)
+		m, err := storekit.DecodeMetadata(md)
 		if err != nil {
 			return dst, err
 		}

@@ -1,4 +1,4 @@
-// Package metacodec decodes the event metadata that evento.EncodeMetadata
+// Package metacodec decodes the event metadata that storekit.EncodeMetadata
 // writes without reflection, for the backends' read paths.
 package metacodec
 
@@ -6,11 +6,12 @@ import (
 	"encoding/binary"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 )
 
 // Decode decodes stored metadata. It parses the msgpack map that
-// evento.EncodeMetadata writes without reflection and falls back to
-// evento.DecodeMetadata for anything it does not recognise, so the result
+// storekit.EncodeMetadata writes without reflection and falls back to
+// storekit.DecodeMetadata for anything it does not recognise, so the result
 // is always DecodeMetadata's.
 func Decode(b []byte) (evento.Metadata, error) {
 	if len(b) == 0 {
@@ -19,7 +20,7 @@ func Decode(b []byte) (evento.Metadata, error) {
 	if m, ok := fastMeta(b); ok {
 		return m, nil
 	}
-	return evento.DecodeMetadata(b)
+	return storekit.DecodeMetadata(b)
 }
 
 func fastMeta(b []byte) (m evento.Metadata, ok bool) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/evento-go/evento"
+	"github.com/evento-go/evento/executor/storekit"
 )
 
 func TestFastMetadataMatchesDecodeMetadata(t *testing.T) {
@@ -29,11 +30,11 @@ func TestFastMetadataMatchesDecodeMetadata(t *testing.T) {
 				m.Extra[str()] = str()
 			}
 		}
-		b, err := evento.EncodeMetadata(m)
+		b, err := storekit.EncodeMetadata(m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := evento.DecodeMetadata(b)
+		want, err := storekit.DecodeMetadata(b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +49,7 @@ func TestFastMetadataMatchesDecodeMetadata(t *testing.T) {
 		if len(b) > 1 {
 			cut := b[:r.IntN(len(b)-1)+1]
 			if got, ok := fastMeta(cut); ok {
-				if want, err := evento.DecodeMetadata(cut); err != nil || !got.Equal(want) {
+				if want, err := storekit.DecodeMetadata(cut); err != nil || !got.Equal(want) {
 					t.Fatalf("case %d: truncated input accepted as %+v", i, got)
 				}
 			}
