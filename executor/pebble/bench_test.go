@@ -3,7 +3,6 @@ package pebble
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -449,17 +448,8 @@ func benchScan(b *testing.B, q evento.Query) {
 	})
 }
 
-// bigSize is the number of unrelated events in the flatness benchmarks'
-// large store: 100k by default, 1M with EVENTO_BENCH_1M=1.
-func bigSize() int {
-	if os.Getenv("EVENTO_BENCH_1M") == "1" {
-		return 1_000_000
-	}
-	return 100_000
-}
-
 // BenchmarkFirstPageByType reads the first page (100) of one type from a
-// store holding 10k unrelated events and from one holding bigSize(), in
+// store holding 10k unrelated events and from one holding rawengine.FlatBigSize(), in
 // the same run, and reports big ÷ small time per read (flat_ratio; target
 // ≤ 2) and the same for the first read of each store (first_ratio).
 //
@@ -487,7 +477,7 @@ func BenchmarkFirstPageByType(b *testing.B) {
 		}
 		return s
 	}
-	small, big := fill(10_000), fill(bigSize())
+	small, big := fill(10_000), fill(rawengine.FlatBigSize())
 	q := evento.ByType("bank/Account").First(100, "")
 	read := func(s *Store) time.Duration {
 		t0 := time.Now()
@@ -497,20 +487,5 @@ func BenchmarkFirstPageByType(b *testing.B) {
 		}
 		return time.Since(t0)
 	}
-	first := read(big).Seconds() / read(small).Seconds()
-	var ts, tb time.Duration
-	b.ResetTimer()
-	for i := range b.N {
-		if i%2 == 0 {
-			ts += read(small)
-			tb += read(big)
-		} else {
-			tb += read(big)
-			ts += read(small)
-		}
-	}
-	b.ReportMetric(float64(ts.Nanoseconds())/float64(b.N), "small_ns/read")
-	b.ReportMetric(float64(tb.Nanoseconds())/float64(b.N), "big_ns/read")
-	b.ReportMetric(tb.Seconds()/ts.Seconds(), "flat_ratio")
-	b.ReportMetric(first, "first_ratio")
+	rawengine.Flatness(b, func() time.Duration { return read(small) }, func() time.Duration { return read(big) })
 }

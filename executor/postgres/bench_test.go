@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -386,17 +385,8 @@ func cols(def string) string {
 	return def
 }
 
-// bigSize is the number of unrelated events in the flatness benchmark's
-// large store: 100k by default, 1M with EVENTO_BENCH_1M=1.
-func bigSize() int {
-	if os.Getenv("EVENTO_BENCH_1M") == "1" {
-		return 1_000_000
-	}
-	return 100_000
-}
-
 // BenchmarkFirstPageByType reads the first page (100) of one type from a
-// store holding 10k unrelated events and from one holding bigSize(), in
+// store holding 10k unrelated events and from one holding rawengine.FlatBigSize(), in
 // the same run, and reports big ÷ small time per read over b.N reads (past
 // pgx's 5th execution, so generic plans are covered: flat_ratio; target
 // ≤ 2) and for the first read of each store (first_ratio). The unrelated
@@ -424,7 +414,7 @@ FROM generate_series($1::bigint, $2::bigint) i, LATERAL (SELECT decode(md5(i::te
 		}
 		return e
 	}
-	small, big := fill(10_000), fill(bigSize())
+	small, big := fill(10_000), fill(rawengine.FlatBigSize())
 	q := evento.ByType("ev").First(100, "")
 	read := func(e *benchEnv) time.Duration {
 		t0 := time.Now()
@@ -434,20 +424,5 @@ FROM generate_series($1::bigint, $2::bigint) i, LATERAL (SELECT decode(md5(i::te
 		}
 		return time.Since(t0)
 	}
-	first := read(big).Seconds() / read(small).Seconds()
-	var ts, tb time.Duration
-	b.ResetTimer()
-	for i := range b.N {
-		if i%2 == 0 {
-			ts += read(small)
-			tb += read(big)
-		} else {
-			tb += read(big)
-			ts += read(small)
-		}
-	}
-	b.ReportMetric(float64(ts.Nanoseconds())/float64(b.N), "small_ns/read")
-	b.ReportMetric(float64(tb.Nanoseconds())/float64(b.N), "big_ns/read")
-	b.ReportMetric(tb.Seconds()/ts.Seconds(), "flat_ratio")
-	b.ReportMetric(first, "first_ratio")
+	rawengine.Flatness(b, func() time.Duration { return read(small) }, func() time.Duration { return read(big) })
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -365,17 +364,8 @@ func BenchmarkIndexWriteCost(b *testing.B) {
 	}
 }
 
-// bigSize is the number of unrelated events in the flatness benchmark's
-// large store: 100k by default, 1M with EVENTO_BENCH_1M=1.
-func bigSize() int {
-	if os.Getenv("EVENTO_BENCH_1M") == "1" {
-		return 1_000_000
-	}
-	return 100_000
-}
-
 // BenchmarkFirstPageByType reads the first page (100) of one type from a
-// store holding 10k unrelated events and from one holding bigSize(), in
+// store holding 10k unrelated events and from one holding rawengine.FlatBigSize(), in
 // the same run, and reports big ÷ small time per read (flat_ratio; target
 // ≤ 2) and for the first read of each store (first_ratio). The unrelated
 // events are inserted with one INSERT … SELECT (rows as Write stores them).
@@ -403,7 +393,7 @@ SELECT randomblob(16), CAST('other/Thing' AS BLOB), CAST('t-' || (i / 100) AS BL
 		}
 		return s
 	}
-	small, big := fill(10_000), fill(bigSize())
+	small, big := fill(10_000), fill(rawengine.FlatBigSize())
 	q := evento.ByType("bench/Account").First(100, "")
 	read := func(s *Store) time.Duration {
 		t0 := time.Now()
@@ -413,20 +403,5 @@ SELECT randomblob(16), CAST('other/Thing' AS BLOB), CAST('t-' || (i / 100) AS BL
 		}
 		return time.Since(t0)
 	}
-	first := read(big).Seconds() / read(small).Seconds()
-	var ts, tb time.Duration
-	b.ResetTimer()
-	for i := range b.N {
-		if i%2 == 0 {
-			ts += read(small)
-			tb += read(big)
-		} else {
-			tb += read(big)
-			ts += read(small)
-		}
-	}
-	b.ReportMetric(float64(ts.Nanoseconds())/float64(b.N), "small_ns/read")
-	b.ReportMetric(float64(tb.Nanoseconds())/float64(b.N), "big_ns/read")
-	b.ReportMetric(tb.Seconds()/ts.Seconds(), "flat_ratio")
-	b.ReportMetric(first, "first_ratio")
+	rawengine.Flatness(b, func() time.Duration { return read(small) }, func() time.Duration { return read(big) })
 }

@@ -1,6 +1,7 @@
 package rawengine
 
 import (
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -85,4 +86,38 @@ func Parallel(from, to, writers int, op func(w int)) {
 		})
 	}
 	wg.Wait()
+}
+
+// FlatBigSize is the number of unrelated events in the large store of a
+// flatness benchmark: 100k by default, 1M with EVENTO_BENCH_1M=1.
+func FlatBigSize() int {
+	if os.Getenv("EVENTO_BENCH_1M") == "1" {
+		return 1_000_000
+	}
+	return 100_000
+}
+
+// Flatness measures one read against a small and a large store, alternating
+// their order over b.N rounds so that drift of the machine hits both, and
+// reports the time per read of each (small_ns/read, big_ns/read), their
+// ratio (flat_ratio; flat reads stay near 1) and the ratio of the first read
+// of each store, before any cache is warm (first_ratio). small and big run
+// the read once and return its duration.
+func Flatness(b *testing.B, small, big func() time.Duration) {
+	first := big().Seconds() / small().Seconds()
+	var ts, tb time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			ts += small()
+			tb += big()
+		} else {
+			tb += big()
+			ts += small()
+		}
+	}
+	b.ReportMetric(float64(ts.Nanoseconds())/float64(b.N), "small_ns/read")
+	b.ReportMetric(float64(tb.Nanoseconds())/float64(b.N), "big_ns/read")
+	b.ReportMetric(tb.Seconds()/ts.Seconds(), "flat_ratio")
+	b.ReportMetric(first, "first_ratio")
 }
