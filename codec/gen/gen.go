@@ -93,7 +93,7 @@ type HandlerSpec struct {
 func HandlersOf(aggregateType string, h any, specs []HandlerSpec) (subscription.HandlerSet, error) {
 	set := subscription.HandlerSet{AggregateType: aggregateType, Handlers: map[string]subscription.HandlerFunc{}}
 	if h == nil {
-		return set, fmt.Errorf("gen: handlers of %s from a nil value: %w", aggregateType, subscription.ErrInvalidConfig)
+		return set, fmt.Errorf("evento: handlers of %s from a nil value: %w", aggregateType, subscription.ErrInvalidConfig)
 	}
 	t := reflect.TypeOf(h)
 	byMethod := make(map[string]*HandlerSpec, len(specs))
@@ -131,14 +131,14 @@ func HandlersOf(aggregateType string, h any, specs []HandlerSpec) (subscription.
 		}
 	}
 	if len(problems) > 0 {
-		return set, fmt.Errorf("gen: handlers of %s from %v: %s: %w", aggregateType, t, strings.Join(problems, "; "), subscription.ErrInvalidConfig)
+		return set, fmt.Errorf("evento: handlers of %s from %v: %s: %w", aggregateType, t, strings.Join(problems, "; "), subscription.ErrInvalidConfig)
 	}
 	if len(set.Handlers) == 0 {
 		names := make([]string, len(specs))
 		for i, s := range specs {
 			names[i] = s.Method
 		}
-		return set, fmt.Errorf("gen: %v handles no event of %s: it has none of the methods %s: %w", t, aggregateType, strings.Join(names, ", "), subscription.ErrInvalidConfig)
+		return set, fmt.Errorf("evento: %v handles no event of %s: it has none of the methods %s: %w", t, aggregateType, strings.Join(names, ", "), subscription.ErrInvalidConfig)
 	}
 	return set, nil
 }
