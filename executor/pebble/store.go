@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -42,8 +43,11 @@ var _ evento.Executor = (*Store)(nil)
 type Store struct {
 	db     *pdb.DB
 	ownsDB bool
-	cfg    config
-	wopts  *pdb.WriteOptions
+	// fsCloser stops the disk-health checks of the filesystem Open wrapped
+	// (nil when the caller gave an FS), after db is closed.
+	fsCloser io.Closer
+	cfg      config
+	wopts    *pdb.WriteOptions
 
 	// closeMu is held for reading by every call in flight and for writing
 	// by Close while it releases the database.
@@ -256,9 +260,29 @@ func open(ctx context.Context, path string, fs vfs.FS, opts []Option) (*Store, e
 	default:
 		po.Logger = fatalLogger{po.Logger}
 	}
+	// With no FS, Pebble wraps the OS filesystem with disk-health checks
+	// whose goroutine only db.Close stops: a failed Open (a locked or missing
+	// store) would leak it. Wrap it here instead and close it on every path.
+	var fsCloser io.Closer
+	if po.FS == nil {
+		po.FS, fsCloser = vfs.WithDiskHealthChecks(vfs.Default, 5*time.Second, nil, func(info vfs.DiskSlowInfo) {
+			if po.EventListener != nil && po.EventListener.DiskSlow != nil {
+				po.EventListener.DiskSlow(info)
+			}
+		})
+	}
+	closeFS := func() {
+		if fsCloser != nil {
+			_ = fsCloser.Close()
+		}
+	}
 	db, err := pdb.Open(path, &po)
 	if err != nil {
-		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) {
+		closeFS()
+		// Another process holds the directory's lock (EAGAIN/EACCES from
+		// flock), or this process does: Pebble's vfs reports that with an
+		// unexported error of its own, recognised by its text.
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) || strings.Contains(err.Error(), "lock held by current process") {
 			return nil, fmt.Errorf("pebble executor: open %q: %v: %w", path, err, executor.ErrLocked)
 		}
 		if cfg.readOnly && errors.Is(err, pdb.ErrDBDoesNotExist) {
@@ -272,8 +296,10 @@ func open(ctx context.Context, path string, fs vfs.FS, opts []Option) (*Store, e
 	s, err := newStore(db, true, cfg)
 	if err != nil {
 		_ = db.Close()
+		closeFS()
 		return nil, err
 	}
+	s.fsCloser = fsCloser
 	return s, nil
 }
 
@@ -434,7 +460,11 @@ func (s *Store) Close() error {
 	defer s.closeMu.Unlock()
 	s.notify.Close()
 	if s.ownsDB {
-		if err := s.db.Close(); err != nil {
+		err := s.db.Close()
+		if s.fsCloser != nil {
+			_ = s.fsCloser.Close() // after the DB: it still writes through the FS
+		}
+		if err != nil {
 			return fmt.Errorf("pebble executor: close: %w", err)
 		}
 	}
