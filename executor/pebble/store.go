@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,8 +47,10 @@ type Store struct {
 	// fsCloser stops the disk-health checks of the filesystem Open wrapped
 	// (nil when the caller gave an FS), after db is closed.
 	fsCloser io.Closer
-	cfg      config
-	wopts    *pdb.WriteOptions
+	// release forgets the directory in heldDirs, after db is closed.
+	release func()
+	cfg     config
+	wopts   *pdb.WriteOptions
 
 	// closeMu is held for reading by every call in flight and for writing
 	// by Close while it releases the database.
@@ -276,13 +279,21 @@ func open(ctx context.Context, path string, fs vfs.FS, opts []Option) (*Store, e
 			_ = fsCloser.Close()
 		}
 	}
+	release := func() {}
+	if fsCloser != nil { // the OS filesystem, not a caller's (in-memory) FS
+		var err error
+		if release, err = holdDir(path); err != nil {
+			closeFS()
+			return nil, err
+		}
+	}
 	db, err := pdb.Open(path, &po)
 	if err != nil {
 		closeFS()
+		release()
 		// Another process holds the directory's lock (EAGAIN/EACCES from
-		// flock), or this process does: Pebble's vfs reports that with an
-		// unexported error of its own, recognised by its text.
-		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) || strings.Contains(err.Error(), "lock held by current process") {
+		// flock). This process is caught before Open, by heldDirs.
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) {
 			return nil, fmt.Errorf("pebble executor: open %q: %v: %w", path, err, executor.ErrLocked)
 		}
 		if cfg.readOnly && errors.Is(err, pdb.ErrDBDoesNotExist) {
@@ -297,9 +308,11 @@ func open(ctx context.Context, path string, fs vfs.FS, opts []Option) (*Store, e
 	if err != nil {
 		_ = db.Close()
 		closeFS()
+		release()
 		return nil, err
 	}
 	s.fsCloser = fsCloser
+	s.release = release
 	return s, nil
 }
 
@@ -464,6 +477,9 @@ func (s *Store) Close() error {
 		if s.fsCloser != nil {
 			_ = s.fsCloser.Close() // after the DB: it still writes through the FS
 		}
+		if s.release != nil {
+			s.release()
+		}
 		if err != nil {
 			return fmt.Errorf("pebble executor: close: %w", err)
 		}
@@ -504,4 +520,35 @@ func (q quietLogger) Errorf(format string, args ...any) {
 func (q quietLogger) Fatalf(format string, args ...any) {
 	q.l.Error(fmt.Sprintf("pebble: fatal: "+format, args...))
 	panic(newFatal(format, args))
+}
+
+// heldDirs are the directories this process has open as Stores. Pebble's
+// lock file catches another process; a second Open in this one is refused
+// here, with the same typed error, before Pebble reports it untyped.
+var (
+	heldMu   sync.Mutex
+	heldDirs = map[string]bool{}
+)
+
+// holdDir records path as open, or returns executor.ErrLocked if this
+// process holds it already. The returned func forgets it.
+func holdDir(path string) (func(), error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("pebble executor: open %q: %w", path, err)
+	}
+	heldMu.Lock()
+	defer heldMu.Unlock()
+	if heldDirs[abs] {
+		return nil, fmt.Errorf("pebble executor: open %q: this process already has the store open: %w", path, executor.ErrLocked)
+	}
+	heldDirs[abs] = true
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			heldMu.Lock()
+			delete(heldDirs, abs)
+			heldMu.Unlock()
+		})
+	}, nil
 }
