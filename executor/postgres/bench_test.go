@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -112,29 +111,10 @@ func batchOf(n, i int, id string) []evento.Event {
 func benchAppend(b *testing.B, writers, perCommit int) {
 	e := setupBench(b)
 	ctx := context.Background()
-	locks := make([]sync.Mutex, writers)
-	var next [3][]int
-	for k := range next {
-		next[k] = make([]int, writers)
-	}
-	side := func(k int, write func([]evento.Event) error) func(from, to int) {
-		return func(from, to int) {
-			rawengine.Parallel(from, to, writers, func(w int) {
-				locks[w].Lock()
-				defer locks[w].Unlock()
-				i := next[k][w]
-				next[k][w]++
-				if err := write(batchOf(perCommit, i, fmt.Sprint("w", w))); err != nil {
-					b.Error(err)
-				}
-			})
-		}
-	}
-	rawengine.Compare(b, perCommit, rawengine.Sides{
-		Ours:   side(0, func(evs []evento.Event) error { return e.s.Write(ctx, evs) }),
-		Raw:    side(1, func(evs []evento.Event) error { return e.min.Append(ctx, evs) }),
-		Layout: side(2, func(evs []evento.Event) error { return e.layoutAppend(ctx, evs) }),
-	})
+	rawengine.CompareAppends(b, writers, perCommit, batchOf,
+		func(evs []evento.Event) error { return e.s.Write(ctx, evs) },
+		func(evs []evento.Event) error { return e.min.Append(ctx, evs) },
+		func(evs []evento.Event) error { return e.layoutAppend(ctx, evs) })
 }
 
 // BenchmarkW1Append1Writer appends one event per commit from one writer.

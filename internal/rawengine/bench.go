@@ -1,6 +1,9 @@
 package rawengine
 
 import (
+	"fmt"
+
+	"github.com/evento-go/evento"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -120,4 +123,34 @@ func Flatness(b *testing.B, small, big func() time.Duration) {
 	b.ReportMetric(float64(tb.Nanoseconds())/float64(b.N), "big_ns/read")
 	b.ReportMetric(tb.Seconds()/ts.Seconds(), "flat_ratio")
 	b.ReportMetric(first, "first_ratio")
+}
+
+// CompareAppends is Compare for the append workloads: writers goroutines,
+// one aggregate each, commit batches of perCommit events built by batch(n,
+// i, id) (the i-th commit of aggregate id) through each side's write. Each
+// side keeps its own version counters, so every side appends the same
+// aggregates from version 1.
+func CompareAppends(b *testing.B, writers, perCommit int, batch func(n, i int, id string) []evento.Event, ours, raw, layout func([]evento.Event) error) {
+	locks := make([]sync.Mutex, writers)
+	var next [3][]int
+	for k := range next {
+		next[k] = make([]int, writers)
+	}
+	side := func(k int, write func([]evento.Event) error) func(from, to int) {
+		if write == nil {
+			return nil
+		}
+		return func(from, to int) {
+			Parallel(from, to, writers, func(w int) {
+				locks[w].Lock()
+				defer locks[w].Unlock()
+				i := next[k][w]
+				next[k][w]++
+				if err := write(batch(perCommit, i, fmt.Sprint("w", w))); err != nil {
+					b.Error(err)
+				}
+			})
+		}
+	}
+	Compare(b, perCommit, Sides{Ours: side(0, ours), Raw: side(1, raw), Layout: side(2, layout)})
 }
